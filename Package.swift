@@ -1,0 +1,65 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// One settings array for every Swift target: Swift 6 language mode (strict concurrency).
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "fab",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "fab", targets: ["fab"]),
+        .executable(name: "fab-bench", targets: ["fab-bench"]),
+        .library(name: "FabSSH", targets: ["FabSSH"]),
+        .library(name: "FabCore", targets: ["FabCore"]),
+        .library(name: "FabDeploy", targets: ["FabDeploy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/stencilproject/Stencil", from: "0.15.1"),
+    ],
+    targets: [
+        // C libraries from Debian, found through pkg-config.
+        .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
+        .systemLibrary(name: "CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        // SSH sessions, channels, SFTP, known_hosts, ssh_config, authentication. Knows nothing about tasks.
+        .target(name: "FabSSH", dependencies: [
+            "CLibSSH2", "CCrypto",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        // ar/tar archives: reading .deb files, writing tar streams.
+        .target(name: "FabArchive", dependencies: ["CLibArchive", "CCrypto"], swiftSettings: swiftSettings),
+        // What fabfiles program against: connections, run/sudo/local, scopes, transfers, file helpers, hosts.
+        .target(name: "FabCore", dependencies: [
+            "FabSSH", "FabArchive",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Stencil", package: "Stencil"),
+        ], swiftSettings: swiftSettings),
+        // The deploy kit: virtualenv builds into .debs on a build VM, and publishing them.
+        .target(name: "FabDeploy", dependencies: ["FabCore", "FabArchive"], swiftSettings: swiftSettings),
+        // The command line: arguments, fabfile discovery, plugin compilation and loading, output.
+        .target(name: "FabCLI", dependencies: [
+            "FabCore", "FabDeploy",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "fab", dependencies: ["FabCLI"], swiftSettings: swiftSettings,
+                          // Fabfile plugins resolve fab's API symbols from this executable when loaded.
+                          linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic", "-Xlinker", "--no-gc-sections"])]),
+        .executableTarget(name: "fab-bench", dependencies: ["FabCore", "FabTestSupport"], swiftSettings: swiftSettings),
+
+        // Real sshd instances on loopback, temporary directories, clean machines for tests.
+        .target(name: "FabTestSupport", dependencies: ["FabSSH"], swiftSettings: swiftSettings),
+
+        .testTarget(name: "FabSSHTests", dependencies: ["FabSSH", "FabTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabArchiveTests", dependencies: ["FabArchive", "FabTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabCoreTests", dependencies: ["FabCore", "FabTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabDeployTests", dependencies: ["FabDeploy", "FabTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabCLITests", dependencies: ["FabCLI", "FabTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: ["FabTestSupport"], swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,6 @@
+#ifndef FAB_CCRYPTO_SHIM_H
+#define FAB_CCRYPTO_SHIM_H
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#endif
