@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "FabArchiveTests", dependencies: ["FabArchive", "FabTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FabCoreTests", dependencies: ["FabCore", "FabTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FabDeployTests", dependencies: ["FabDeploy", "FabTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FabCLITests", dependencies: ["FabCLI", "FabTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabCLITests", dependencies: ["FabCLI", "FabTestSupport"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["FabTestSupport"], swiftSettings: swiftSettings),
     ]
 )

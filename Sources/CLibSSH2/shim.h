@@ -8,6 +8,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <errno.h>
+#include <time.h>
 
 /* libssh2 exposes many calls as function-like macros, which Swift cannot import.
    These inline wrappers give them names Swift can call. */
@@ -78,38 +80,58 @@ static inline int fab_libssh2_sftp_realpath(LIBSSH2_SFTP *sftp, const char *path
 static inline int fab_libssh2_sftp_readlink(LIBSSH2_SFTP *sftp, const char *path, unsigned int pathLength, char *target, unsigned int targetLength) {
     return libssh2_sftp_symlink_ex(sftp, path, pathLength, target, targetLength, LIBSSH2_SFTP_READLINK);
 }
-static inline int fab_libssh2_sftp_symlink(LIBSSH2_SFTP *sftp, const char *path, unsigned int pathLength, char *target, unsigned int targetLength) {
-    return libssh2_sftp_symlink_ex(sftp, path, pathLength, target, targetLength, LIBSSH2_SFTP_SYMLINK);
-}
 
-/* Keyboard-interactive authentication needs a C callback; the session's abstract
-   pointer carries the answers. */
-typedef struct fab_kbdint_answers {
-    const char *answer;
-    unsigned int answerLength;
-    int promptsSeen;
-} fab_kbdint_answers;
+/* Per-session context, passed to libssh2 as the session's abstract pointer:
+   the keyboard-interactive answer and the time of the last bytes read from the peer
+   (for ServerAlive-style dead-peer detection). */
+typedef struct fab_session_context {
+    const char *kbdintAnswer;
+    unsigned int kbdintAnswerLength;
+    int kbdintPromptsSeen;
+    double lastReceive;
+} fab_session_context;
+
+static inline double fab_monotonic_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static inline void fab_kbdint_callback(const char *name, int name_len, const char *instruction, int instruction_len,
                                        int num_prompts, const LIBSSH2_USERAUTH_KBDINT_PROMPT *prompts,
                                        LIBSSH2_USERAUTH_KBDINT_RESPONSE *responses, void **abstract) {
     (void)name; (void)name_len; (void)instruction; (void)instruction_len; (void)prompts;
-    fab_kbdint_answers *answers = (fab_kbdint_answers *)*abstract;
+    fab_session_context *ctx = (fab_session_context *)*abstract;
     for (int i = 0; i < num_prompts; i++) {
-        if (answers && answers->answer) {
-            char *copy = (char *)malloc(answers->answerLength);
-            memcpy(copy, answers->answer, answers->answerLength);
+        if (ctx && ctx->kbdintAnswer) {
+            char *copy = (char *)malloc(ctx->kbdintAnswerLength + 1);
+            memcpy(copy, ctx->kbdintAnswer, ctx->kbdintAnswerLength);
             responses[i].text = copy;
-            responses[i].length = answers->answerLength;
+            responses[i].length = ctx->kbdintAnswerLength;
         } else {
             responses[i].text = NULL;
             responses[i].length = 0;
         }
     }
-    if (answers) answers->promptsSeen += num_prompts;
+    if (ctx) ctx->kbdintPromptsSeen += num_prompts;
 }
 static inline int fab_libssh2_userauth_kbdint(LIBSSH2_SESSION *s, const char *user, unsigned int userLength) {
     return libssh2_userauth_keyboard_interactive_ex(s, user, userLength, fab_kbdint_callback);
+}
+
+/* A recv callback that records when the peer last sent anything. */
+static inline ssize_t fab_recv_callback(libssh2_socket_t socket, void *buffer, size_t length, int flags, void **abstract) {
+    ssize_t n = recv(socket, buffer, length, flags);
+    if (n < 0) {
+        int err = errno;
+        return err == EINTR ? -EAGAIN : -err;
+    }
+    fab_session_context *ctx = (fab_session_context *)*abstract;
+    if (n > 0 && ctx) ctx->lastReceive = fab_monotonic_seconds();
+    return n;
+}
+static inline void fab_install_recv_callback(LIBSSH2_SESSION *s) {
+    libssh2_session_callback_set(s, LIBSSH2_CALLBACK_RECV, (void *)fab_recv_callback);
 }
 static inline int fab_set_nodelay(int fd) {
     int one = 1;

@@ -1,0 +1,54 @@
+import ArgumentParser
+
+/// Options that choose hosts and how to reach them.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: [.customShort("H"), .customLong("hosts")],
+            help: ArgumentHelp("Run on these hosts, comma-separated: host, user@host, user@host:port, [v6addr]:port.",
+                               valueName: "hosts"))
+    var hosts: [String] = []
+
+    @Option(name: [.customShort("R"), .customLong("roles")],
+            help: ArgumentHelp("Run on the hosts of these roles (from the fabfile's roledefs), comma-separated.",
+                               valueName: "roles"))
+    var roles: [String] = []
+
+    @Option(name: [.customShort("u"), .customLong("user")],
+            help: ArgumentHelp("Log in as this user on hosts that name none (default: ssh_config, then your login name).",
+                               valueName: "user"))
+    var user: String?
+
+    @Option(name: [.customShort("i"), .customLong("identity")],
+            help: ArgumentHelp("Try this private key file; repeat for several.", valueName: "file"))
+    var identityFiles: [String] = []
+
+    @Flag(name: .customLong("use-agent"), inversion: .prefixedNo,
+          help: "Authenticate with keys from ssh-agent (default: when SSH_AUTH_SOCK is set).")
+    var useAgent: Bool?
+
+    @Option(name: .customLong("known-hosts-policy"),
+            help: ArgumentHelp("What to do with host keys known_hosts does not confirm: strict (refuse), accept-new (remember unknown hosts, refuse changed keys), insecure (accept anything).",
+                               valueName: "policy"))
+    var knownHostsPolicy: KnownHostsPolicy = .strict
+
+    @Option(name: [.customShort("g"), .customLong("gateway")],
+            help: ArgumentHelp("Reach hosts through this jump host ([user@]host[:port]), like ssh -J.", valueName: "host"))
+    var gateway: String?
+
+    @Option(name: [.customShort("F"), .customLong("ssh-config")],
+            help: ArgumentHelp("Read this ssh_config file instead of ~/.ssh/config.", valueName: "file"))
+    var sshConfig: String?
+
+    mutating func validate() throws {
+        for host in HostList.split(hosts) {
+            if let problem = HostList.problem(with: host) {
+                throw ValidationError("-H \(host): \(problem).")
+            }
+        }
+        if let gateway, let problem = HostList.problem(with: gateway) {
+            throw ValidationError("--gateway \(gateway): \(problem).")
+        }
+        if HostList.split(roles).contains(where: { $0.isEmpty }) {
+            throw ValidationError("-R takes role names separated by commas, without empty names.")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import FabCore
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `fab` command: parses the command line, loads the fabfile, and hands a ``RunRequest`` to an executor.
+public enum FabCLI {
+    /// Runs fab with command-line arguments (without the program name) and returns the exit status.
+    /// - Parameters:
+    ///   - arguments: the arguments after `fab`.
+    ///   - environment: the process environment.
+    ///   - currentDirectory: where fabfile discovery starts.
+    ///   - console: where fab's own output goes.
+    ///   - executor: runs the tasks; ``LocalTaskExecutor`` when nil.
+    public static func main(arguments: [String],
+                            environment: [String: String] = ProcessInfo.processInfo.environment,
+                            currentDirectory: String = FileManager.default.currentDirectoryPath,
+                            console: Console = .standard,
+                            executor: (any TaskExecuting)? = nil) async -> Int32 {
+        let command: FabCommand
+        do {
+            guard let parsed = try FabCommand.parseAsRoot(arguments) as? FabCommand else {
+                return ExitStatus.usage
+            }
+            command = parsed
+        } catch {
+            // --help, --version, completion scripts, and command-line errors.
+            let status = FabCommand.exitCode(for: error).rawValue
+            let message = FabCommand.fullMessage(for: error)
+            if status == ExitStatus.success {
+                if !message.isEmpty { console.write(message + "\n") }
+            } else {
+                // ArgumentParser's message starts with "Error: " and ends with the usage.
+                console.writeError(message.hasSuffix("\n") ? message : message + "\n")
+            }
+            return status
+        }
+
+        // The task words are captured unparsed, and with them --help and --version when they come first.
+        switch command.tasks.first {
+        case "--help", "-h", "-help":
+            console.write(FabCommand.helpMessage(columns: nil) + "\n")
+            return ExitStatus.success
+        case "--version":
+            console.write("fab \(FabVersion.current)\n")
+            return ExitStatus.success
+        default:
+            break
+        }
+
+        do {
+            return try await run(command, environment: environment, currentDirectory: currentDirectory,
+                                 console: console, executor: executor ?? LocalTaskExecutor(console: console))
+        } catch {
+            console.error(error.description)
+            return ExitStatus.forError(error)
+        }
+    }
+
+    private static func run(_ command: FabCommand, environment: [String: String], currentDirectory: String,
+                            console: Console, executor: any TaskExecuting) async throws(FabCLIError) -> Int32 {
+        let options = command.runOptions
+        let debug = options.shownOutput.contains(.debug) || ["1", "yes", "true"].contains(environment["FAB_DEBUG"]?.lowercased() ?? "")
+        let location = try FabfileLocation.locate(explicitPath: command.fabfileOptions.fabfile, from: currentDirectory)
+        let loader = FabfileLoader(environment: environment, console: console, debug: debug,
+                                   announceCompiles: isatty(STDERR_FILENO) == 1)
+        let loaded = try loader.load(location, rebuild: command.fabfileOptions.rebuild)
+        let registry = loaded.registry
+
+        if command.fabfileOptions.list {
+            console.write(TaskHelpFormatter.list(registry, fabfilePath: location.path))
+            return ExitStatus.success
+        }
+        if let name = command.fabfileOptions.display {
+            guard let task = registry.task(named: name) else {
+                throw TaskCommandLine.unknownTask(name, tasks: registry.tasks)
+            }
+            console.write(TaskHelpFormatter.details(task))
+            return ExitStatus.success
+        }
+
+        let parsed = try TaskCommandLine.parse(command.tasks, tasks: registry.tasks,
+                                               globalOptions: FabCommand.globalOptionSpellings)
+        if let name = parsed.helpTask, let task = registry.task(named: name) {
+            console.write(TaskHelpFormatter.details(task))
+            return ExitStatus.success
+        }
+        if parsed.invocations.isEmpty {
+            console.write(TaskHelpFormatter.list(registry, fabfilePath: location.path))
+            return ExitStatus.success
+        }
+        let request = RunRequest(invocations: parsed.invocations, options: options)
+        return await executor.execute(request, registry: registry)
+    }
+
+    /// Task names for shell completion: loads the fabfile named by `-f` in `words`, or found from the
+    /// current directory, without printing anything.
+    static func completeTaskNames(words: [String]) -> [String] {
+        var explicitPath: String?
+        for (index, word) in words.enumerated() {
+            if word == "-f" || word == "--fabfile", index + 1 < words.count { explicitPath = words[index + 1] }
+            if word.hasPrefix("--fabfile=") { explicitPath = String(word.dropFirst("--fabfile=".count)) }
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let silent = Console { _, _ in }
+        do {
+            let location = try FabfileLocation.locate(explicitPath: explicitPath,
+                                                      from: FileManager.default.currentDirectoryPath)
+            let loader = FabfileLoader(environment: environment, console: silent, debug: false, announceCompiles: false)
+            return try loader.load(location, diagnostics: .discard).registry.tasks.map(\.name)
+        } catch {
+            return []
+        }
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Compiles a fabfile into a plugin (a shared library) once, and finds it in the cache afterwards.
+///
+/// The plugin is named after a SHA-256 of everything that shapes it: the fabfile's paths and contents,
+/// fab's version, the compiler's `--version`, the identity of the fab executable and its modules, and the
+/// compiler flags. An unchanged fabfile is never recompiled; any change produces a new name. Building:
+///
+/// 1. scan the sources for tasks (``FabfileScanner``) and generate the registration file
+///    (``RegistrationGenerator``);
+/// 2. `swiftc -emit-library -parse-as-library -module-name Fabfile -swift-version 6` the fabfile's files and
+///    the registration file, with `-I` fab's modules and the C libraries' module maps, but without linking
+///    fab's modules (``PluginLoader`` explains why);
+/// 3. write the library under a temporary name and rename it into place.
+///
+/// The compiler's diagnostics go to fab's standard error unchanged, naming the fabfile's own files and lines.
+public struct PluginBuilder: Sendable {
+    /// Where compiler output goes.
+    public enum Diagnostics: Sendable {
+        /// To fab's standard error.
+        case standardError
+        /// Nowhere (shell completion must not print).
+        case discard
+    }
+
+    /// A plugin ready to load.
+    public struct Plugin: Sendable, Equatable {
+        /// The shared library.
+        public var path: String
+        /// Whether this run compiled it (false: it came from the cache).
+        public var compiled: Bool
+        /// The seconds spent compiling, or 0.
+        public var compileSeconds: Double
+    }
+
+    /// fab's modules and module maps, and its identity.
+    public var installation: FabInstallation
+    /// The compiler, and its version.
+    public var compiler: SwiftCompiler
+    /// Where plugins go.
+    public var cache: FabCache
+    /// fab's version (``FabVersion/current``).
+    public var fabVersion: String
+
+    /// A builder; see the properties for the parameters.
+    public init(installation: FabInstallation, compiler: SwiftCompiler, cache: FabCache, fabVersion: String) {
+        self.installation = installation
+        self.compiler = compiler
+        self.cache = cache
+        self.fabVersion = fabVersion
+    }
+
+    /// Bumped whenever generated code or compiler flags change shape, so old plugins are not reused.
+    static let generatorVersion = "1"
+
+    /// The plugin for a fabfile, from the cache or freshly compiled.
+    /// - Parameters:
+    ///   - rebuild: compile even when the cache has the plugin.
+    ///   - willCompile: called just before compiling starts.
+    /// - Throws: ``FabCLIError``: `fabfileInvalid` when the scanner rejects a task, `compileFailed` when the
+    ///   compiler does (its diagnostics were shown), `compilerUnavailable`, `cacheUnavailable`.
+    public func plugin(for location: FabfileLocation, sources: [FabfileSource], rebuild: Bool = false,
+                       diagnostics: Diagnostics = .standardError,
+                       willCompile: () -> Void = {}) throws(FabCLIError) -> Plugin {
+        let path = pluginPath(for: location, key: cacheKey(sources: sources))
+        if !rebuild, FabInstallation.isFile(path) {
+            return Plugin(path: path, compiled: false, compileSeconds: 0)
+        }
+        willCompile()
+        let started = DispatchTime.now().uptimeNanoseconds
+        try compile(location: location, sources: sources, to: path, diagnostics: diagnostics)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        removeStalePlugins(of: location)
+        return Plugin(path: path, compiled: true, compileSeconds: seconds)
+    }
+
+    /// The SHA-256 naming a plugin built from these sources by this fab with this compiler.
+    public func cacheKey(sources: [FabfileSource]) -> String {
+        var hash = SHA256()
+        hash.update(field: "fab-plugin")
+        hash.update(field: fabVersion)
+        hash.update(field: Self.generatorVersion)
+        hash.update(field: compiler.path)
+        hash.update(field: compiler.version)
+        hash.update(field: installation.identity)
+        hash.update(field: compilerArguments(sources: [], registration: "", output: "").joined(separator: " "))
+        for source in sources {
+            hash.update(field: source.path)
+            hash.update(field: String(source.text.utf8.count))
+            hash.update(source.text.utf8)
+        }
+        return hash.hexDigest()
+    }
+
+    /// `<plugins>/<hash of the fabfile's path>-<key>.so`: the prefix groups one fabfile's plugins.
+    func pluginPath(for location: FabfileLocation, key: String) -> String {
+        let name = "\(Self.pathPrefix(location))-\(key.prefix(32)).so"
+        return (cache.pluginsDirectory as NSString).appendingPathComponent(name)
+    }
+
+    static func pathPrefix(_ location: FabfileLocation) -> String {
+        String(SHA256.hex(location.path).prefix(16))
+    }
+
+    /// The compiler's arguments, without the executable.
+    func compilerArguments(sources: [String], registration: String, output: String) -> [String] {
+        var arguments = [
+            "-emit-library", "-parse-as-library", "-module-name", "Fabfile", "-swift-version", "6", "-Onone",
+            "-I", installation.modulesDirectory,
+            "-module-cache-path", cache.moduleCacheDirectory,
+        ]
+        for map in installation.moduleMapPaths {
+            arguments += ["-Xcc", "-fmodule-map-file=\(map)"]
+        }
+        arguments += sources
+        if !registration.isEmpty { arguments.append(registration) }
+        if !output.isEmpty { arguments += ["-o", output] }
+        return arguments
+    }
+
+    private func compile(location: FabfileLocation, sources: [FabfileSource], to path: String,
+                         diagnostics: Diagnostics) throws(FabCLIError) {
+        let scan = try FabfileScanner.scan(sources)
+        try cache.ensure(cache.pluginsDirectory)
+        try cache.ensure(cache.buildsDirectory)
+        let buildDirectory = FabCache.temporaryName(
+            for: (cache.buildsDirectory as NSString).appendingPathComponent((path as NSString).lastPathComponent))
+        try cache.ensure(buildDirectory)
+        defer { try? FileManager.default.removeItem(atPath: buildDirectory) }
+
+        let registration = (buildDirectory as NSString).appendingPathComponent(RegistrationGenerator.fileName)
+        do {
+            try Data(RegistrationGenerator.source(for: scan).utf8).write(to: URL(fileURLWithPath: registration))
+        } catch {
+            throw FabCLIError(.cacheUnavailable,
+                              "fab cannot write \(registration) (\(error.localizedDescription)); make the cache folder writable, or set FAB_CACHE_DIR to a writable folder.")
+        }
+        let temporary = FabCache.temporaryName(for: path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: compiler.path)
+        process.arguments = compilerArguments(sources: sources.map(\.path), registration: registration, output: temporary)
+        process.currentDirectoryURL = URL(fileURLWithPath: buildDirectory)
+        switch diagnostics {
+        case .standardError:
+            process.standardOutput = FileHandle.standardError
+            process.standardError = FileHandle.standardError
+        case .discard:
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        do {
+            try process.run()
+        } catch {
+            throw FabCLIError(.compilerUnavailable,
+                              "fab cannot run the Swift compiler \(compiler.path) (\(error.localizedDescription)); check the Swift installation, or set SWIFTC to another compiler.")
+        }
+        process.waitUntilExit()
+        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+            unlink(temporary)
+            throw FabCLIError(.compileFailed,
+                              "the fabfile did not compile; fix the errors the compiler reported above and run fab again.",
+                              path: location.path)
+        }
+        try cache.moveIntoPlace(temporary, path)
+    }
+
+    /// Deletes older plugins of the same fabfile, leaving recent ones that another fab run may be loading,
+    /// and what interrupted builds left behind.
+    private func removeStalePlugins(of location: FabfileLocation) {
+        let prefix = Self.pathPrefix(location) + "-"
+        removeFiles(in: cache.pluginsDirectory, olderThan: 600) { $0.hasPrefix(prefix) }
+        removeFiles(in: cache.pluginsDirectory, olderThan: 3600) { $0.contains(".tmp-") }
+        removeFiles(in: cache.buildsDirectory, olderThan: 3600) { _ in true }
+    }
+
+    private func removeFiles(in directory: String, olderThan seconds: Double, where matches: (String) -> Bool) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        let cutoff = Date().addingTimeInterval(-seconds)
+        for name in names where matches(name) {
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                  modified < cutoff else { continue }
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+}

@@ -1,0 +1,506 @@
+// The Python program that relocates a virtualenv built on the build machine. Kept here as a raw
+// string literal so FabDeploy needs no resource bundle; edit it here, and keep it standard-library
+// only and compatible with Python 3.7 (the oldest interpreter a build machine may run it with).
+
+/// The relocation program that ``Relocation`` runs on the build machine.
+public enum RelocateScript {
+    /// The Python 3 source (standard library only, Python 3.7 or later), run as
+    /// `python3 - BUILD_ROOT FINAL_ROOT [--audit-only] [--no-strip]` with this text on standard input.
+    /// Its `--help` and its opening comment describe what it does.
+    public static let source = #"""
+"""fab relocate: make a virtualenv (or any tree) built at BUILD_ROOT correct at FINAL_ROOT.
+
+Usage: python3 - BUILD_ROOT FINAL_ROOT [--audit-only] [--no-strip] < relocate.py
+
+Runs on the build machine, with any Python 3.7 or later, standard library only.
+The tree stays where it is (BUILD_ROOT); afterwards it is correct once copied or
+installed at FINAL_ROOT. Steps:
+  1. Text files (valid UTF-8, no NUL byte) that name BUILD_ROOT get it replaced by
+     FINAL_ROOT: shebangs and pip's '''exec' polyglot shebangs in bin/, activate
+     scripts, pyvenv.cfg, direct_url.json (file:// URLs, %-encoded too), *.pth,
+     *.egg-link, RECORD files, and any other text file. Symbolic links whose
+     target names BUILD_ROOT are re-pointed.
+  2. ELF files (never edited as text): RPATH/RUNPATH entries under BUILD_ROOT are
+     rewritten to the same place under FINAL_ROOT with patchelf, else chrpath. An
+     ELF file that still names BUILD_ROOT afterwards (debug information: compile
+     directories, include paths) has its debug sections removed with
+     `strip --strip-debug`, as dh_strip would, unless --no-strip.
+  3. Every __pycache__ directory and *.pyc/*.pyo file is deleted, and byte-code is
+     compiled again by the tree's own interpreter (bin/python3 of the virtualenv,
+     so the cache tag matches), with FINAL_ROOT paths as the file names that
+     tracebacks show.
+  4. Audit: every file (text or binary, byte-code included) and every symlink
+     target is searched for the bytes of BUILD_ROOT (and of its resolved path and
+     %-encoded form); each one that still holds them is listed.
+Standard output ends with one line, FAB-RELOCATE-SUMMARY followed by a JSON object.
+Exit status: 0 done and the audit passed; 1 the audit found references; 2 bad
+arguments; 3 a step could not be done (the summary's "error" says which).
+"""
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+
+try:
+    from urllib.parse import quote as url_quote
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    url_quote = None
+
+MARKER = "FAB-RELOCATE-SUMMARY "
+EXIT_OK, EXIT_AUDIT, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+WHOLE_FILE_LIMIT = 8 << 20
+ACTIVATE_NAMES = ("activate", "activate.csh", "activate.fish", "Activate.ps1",
+                  "activate.nu", "activate.bat", "activate_this.py")
+# Linux's limit for a #! line, which pip (distlib) also applies.
+MAX_SHEBANG = 127
+POLYGLOT = re.compile(
+    r"\A#!/bin/sh\n'''exec' (?P<exe>\"[^\"\n]*\"|\S+)(?P<post>[^\n]*?) \"\$0\" \"\$@\"\n' '''\n")
+
+# The byte-code compiler, run by the tree's own interpreter (any Python >= 3.7).
+COMPILER = r'''
+import json, os, py_compile, sys
+build, final = sys.argv[1], sys.argv[2]
+compiled, failed = 0, []
+for top, dirs, files in os.walk(build):
+    dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(top, d)))
+    for name in sorted(files):
+        path = os.path.join(top, name)
+        if not name.endswith(".py") or os.path.islink(path):
+            continue
+        rel = os.path.relpath(path, build)
+        try:
+            py_compile.compile(path, dfile=os.path.join(final, rel), doraise=True)
+            compiled += 1
+        except (py_compile.PyCompileError, SyntaxError, ValueError, UnicodeError, OSError):
+            failed.append(rel)
+print(json.dumps({"compiled": compiled, "failed": failed}))
+'''
+
+
+class Failure(Exception):
+    """A step that cannot be done; the message is the sentence the user reads."""
+
+
+def warn(message):
+    sys.stderr.write("relocate: %s\n" % message)
+
+
+# ---------------------------------------------------------------- arguments
+
+def parse_arguments(argv):
+    flags = {"--audit-only": False, "--no-strip": False}
+    positional = []
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            sys.stdout.write(__doc__)
+            sys.exit(EXIT_OK)
+        if arg in flags:
+            flags[arg] = True
+        elif arg.startswith("--"):
+            raise Failure("unknown option %s (known: --audit-only, --no-strip)" % arg)
+        else:
+            positional.append(arg)
+    if len(positional) != 2:
+        raise Failure("expected BUILD_ROOT and FINAL_ROOT, got %d arguments" % len(positional))
+    build, final = (p.rstrip("/") or "/" for p in positional)
+    for name, value in (("BUILD_ROOT", build), ("FINAL_ROOT", final)):
+        if not value.startswith("/"):
+            raise Failure("%s must be an absolute path, not %r" % (name, value))
+        if "\n" in value or "\0" in value:
+            raise Failure("%s must not contain a newline or NUL byte" % name)
+    if build == "/":
+        raise Failure("BUILD_ROOT must not be /")
+    if not os.path.isdir(build) or os.path.islink(build):
+        raise Failure("BUILD_ROOT %s is not a directory" % build)
+    return build, final, flags["--audit-only"], not flags["--no-strip"]
+
+
+def replacements_for(build, final):
+    """(old, new) string pairs, longest old first: the path as given, the path with
+    symlinks resolved, and the %-encoded forms of both (file:// URLs)."""
+    pairs = {build: final}
+    real = os.path.realpath(build)
+    if real != build:
+        pairs[real] = final
+    if url_quote is not None:
+        for old in list(pairs):
+            if url_quote(old) != old:
+                pairs[url_quote(old)] = url_quote(final)
+    for old in pairs:
+        if old in final or old in url_quote(final):
+            raise Failure("FINAL_ROOT %s contains the build path %s: the audit could not tell "
+                          "them apart; build under a directory whose path is not part of the "
+                          "final path" % (final, old))
+    return sorted(pairs.items(), key=lambda p: -len(p[0]))
+
+
+# ---------------------------------------------------------------- files
+
+def walk(root):
+    """Yield (path, relative path, is_symlink) for every file and symlink under root,
+    in a stable order, without following symlinked directories."""
+    for top, dirs, files in os.walk(root):
+        dirs.sort()
+        links = [d for d in dirs if os.path.islink(os.path.join(top, d))]
+        dirs[:] = [d for d in dirs if d not in links]
+        for name in sorted(files + links):
+            path = os.path.join(top, name)
+            yield path, os.path.relpath(path, root), os.path.islink(path)
+
+
+def contains_any(path, needles):
+    """Whether the file's bytes contain one of needles, reading large files in chunks."""
+    overlap = max(len(n) for n in needles) - 1
+    with open(path, "rb") as f:
+        tail = b""
+        while True:
+            chunk = f.read(WHOLE_FILE_LIMIT)
+            if not chunk:
+                return False
+            window = tail + chunk
+            if any(n in window for n in needles):
+                return True
+            tail = window[-overlap:] if overlap else b""
+
+
+def is_pyc(rel):
+    return rel.endswith((".pyc", ".pyo")) or "__pycache__" in rel.split(os.sep)
+
+
+def write_in_place(path, data):
+    """Replace the file's contents, keeping its inode (hard links), owner and mode."""
+    mode = os.stat(path).st_mode
+    if not os.access(path, os.W_OK):
+        os.chmod(path, mode | 0o200)
+    try:
+        with open(path, "r+b") as f:
+            f.write(data)
+            f.truncate()
+    finally:
+        os.chmod(path, mode & 0o7777)
+
+
+def text_kind(rel, text):
+    parts = rel.split(os.sep)
+    name, in_bin = parts[-1], len(parts) >= 2 and parts[-2] in ("bin", "Scripts")
+    if name == "pyvenv.cfg":
+        return "pyvenv_cfg"
+    if in_bin and name in ACTIVATE_NAMES:
+        return "activate"
+    if name == "direct_url.json":
+        return "direct_url"
+    if name.endswith(".pth"):
+        return "pth"
+    if name.endswith(".egg-link"):
+        return "egg_link"
+    if name in ("RECORD", "installed-files.txt"):
+        return "record"
+    if text.startswith("#!/bin/sh\n'''exec'"):
+        return "polyglot_shebang"
+    if text.startswith("#!"):
+        return "shebang"
+    return "other_text"
+
+
+def unpolyglot(text):
+    """pip writes a /bin/sh polyglot instead of a #! line when the interpreter's path
+    is long or has a space. Once the path is short enough, write a plain #! line."""
+    match = POLYGLOT.match(text)
+    if not match:
+        return text
+    exe = match.group("exe")
+    if exe.startswith('"'):
+        exe = exe[1:-1]
+    line = "#!" + exe + match.group("post")
+    if " " in exe or len(line.encode("utf-8")) + 1 > MAX_SHEBANG:
+        return text
+    return line + "\n" + text[match.end():]
+
+
+def rewrite_text(path, rel, pairs):
+    """Rewrite a text file; return its kind, or None when it is not UTF-8 text."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if b"\0" in data:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    kind = text_kind(rel, text)
+    for old, new in pairs:
+        text = text.replace(old, new)
+    if kind == "polyglot_shebang":
+        text = unpolyglot(text)
+    st = os.stat(path)
+    write_in_place(path, text.encode("utf-8"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return kind
+
+
+# ---------------------------------------------------------------- ELF
+
+def elf_search_paths(path):
+    """[(tag, value)] for the DT_RPATH ("RPATH") and DT_RUNPATH ("RUNPATH") entries
+    of an ELF file, read from its dynamic segment with the standard library only."""
+    with open(path, "rb") as f:
+        ident = f.read(16)
+        if len(ident) < 16 or ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) or ident[5] not in (1, 2):
+            return []
+        e = "<" if ident[5] == 1 else ">"
+        if ident[4] == 2:
+            header, ph, dyn = e + "HHIQQQIHHHHHH", e + "IIQQQQQQ", e + "qQ"
+            fields = lambda p: (p[0], p[2], p[3], p[5])  # type, offset, vaddr, filesz
+        else:
+            header, ph, dyn = e + "HHIIIIIHHHHHH", e + "IIIIIIII", e + "iI"
+            fields = lambda p: (p[0], p[1], p[2], p[4])
+        raw = f.read(struct.calcsize(header))
+        if len(raw) < struct.calcsize(header):
+            return []
+        h = struct.unpack(header, raw)
+        phoff, phentsize, phnum = h[4], h[8], h[9]
+        segments = []
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            raw = f.read(struct.calcsize(ph))
+            if len(raw) < struct.calcsize(ph):
+                return []
+            segments.append(fields(struct.unpack(ph, raw)))
+        dynamic = [s for s in segments if s[0] == 2]  # PT_DYNAMIC
+        if not dynamic:
+            return []
+        _, offset, _, size = dynamic[0]
+        f.seek(offset)
+        raw = f.read(size)
+        step = struct.calcsize(dyn)
+        strtab, wanted = None, []
+        for i in range(0, len(raw) - step + 1, step):
+            tag, value = struct.unpack(dyn, raw[i:i + step])
+            if tag == 0:  # DT_NULL
+                break
+            if tag == 5:  # DT_STRTAB, an address
+                strtab = value
+            elif tag in (15, 29):  # DT_RPATH, DT_RUNPATH: offsets into the string table
+                wanted.append(("RPATH" if tag == 15 else "RUNPATH", value))
+        if strtab is None or not wanted:
+            return []
+        base = None
+        for kind, off, vaddr, filesz in segments:
+            if kind == 1 and vaddr <= strtab < vaddr + filesz:  # PT_LOAD
+                base = strtab - vaddr + off
+        if base is None:
+            return []
+        result = []
+        for tag, index in wanted:
+            f.seek(base + index)
+            value = f.read(4096).split(b"\0", 1)[0]
+            result.append((tag, os.fsdecode(value)))
+        return result
+
+
+def run_tool(argv, what):
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as e:
+        raise Failure("could not run %s to %s: %s" % (argv[0], what, e))
+    if proc.returncode != 0:
+        raise Failure("%s failed to %s (exit status %d): %s" % (
+            " ".join(argv), what, proc.returncode, proc.stderr.decode("utf-8", "replace").strip()))
+
+
+def fix_elf_search_path(path, rel, pairs, tools):
+    """Rewrite RPATH/RUNPATH entries naming the build path; True when one was."""
+    changed = False
+    for tag, value in elf_search_paths(path):
+        if not any(old in value for old, _ in pairs):
+            continue
+        new = value
+        for old, repl in pairs:
+            new = new.replace(old, repl)
+        what = "rewrite the %s of %s from %s to %s" % (tag, rel, value, new)
+        if tools.get("patchelf"):
+            argv = [tools["patchelf"]]
+            if tag == "RPATH":
+                argv.append("--force-rpath")
+            run_tool(argv + ["--set-rpath", new, path], what)
+        elif tools.get("chrpath"):
+            if len(new.encode()) > len(value.encode()):
+                raise Failure("cannot %s: chrpath can only shorten a search path; "
+                              "add patchelf to the build dependencies" % what)
+            run_tool([tools["chrpath"], "-r", new, path], what)
+        else:
+            raise Failure("%s has the %s %s, which names the build path, and neither "
+                          "patchelf nor chrpath is installed on the build machine; add "
+                          "patchelf to the build dependencies" % (rel, tag, value))
+        changed = True
+    return changed
+
+
+# ---------------------------------------------------------------- byte-code
+
+def remove_bytecode(root):
+    removed = 0
+    for top, dirs, files in os.walk(root):
+        if "__pycache__" in dirs:
+            cache = os.path.join(top, "__pycache__")
+            if not os.path.islink(cache):
+                for _, _, names in os.walk(cache):
+                    removed += sum(1 for n in names if n.endswith((".pyc", ".pyo")))
+                shutil.rmtree(cache)
+                dirs.remove("__pycache__")
+        for name in files:
+            if name.endswith((".pyc", ".pyo")):
+                os.unlink(os.path.join(top, name))
+                removed += 1
+    return removed
+
+
+def tree_interpreter(root):
+    """The virtualenv's own interpreter (the tree, or a virtualenv up to two levels
+    below it), so byte-code gets the cache tag of the Python that will run it."""
+    candidates = [root]
+    for top, dirs, _ in os.walk(root):
+        depth = os.path.relpath(top, root).count(os.sep) + (top != root)
+        if depth >= 2:
+            dirs[:] = []
+        candidates.extend(os.path.join(top, d) for d in sorted(dirs))
+    for venv in candidates:
+        if os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+            for name in ("python3", "python"):
+                exe = os.path.join(venv, "bin", name)
+                if os.access(exe, os.X_OK):
+                    return exe
+    return sys.executable
+
+
+def compile_bytecode(root, final, interpreter):
+    try:
+        proc = subprocess.run([interpreter, "-I", "-c", COMPILER, root, final],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as e:
+        raise Failure("could not run %s to compile byte-code: %s" % (interpreter, e))
+    if proc.returncode != 0:
+        raise Failure("compiling byte-code with %s failed (exit status %d): %s" % (
+            interpreter, proc.returncode, proc.stderr.decode("utf-8", "replace").strip()[-2000:]))
+    return json.loads(proc.stdout.decode("utf-8").strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- steps
+
+def relocate(build, final, pairs, strip, summary):
+    needles = [os.fsencode(old) for old, _ in pairs]
+    rewritten = summary["rewritten"]
+    elf_files = []
+    for path, rel, is_link in walk(build):
+        if is_link:
+            target = os.readlink(path)
+            if any(old in target for old, _ in pairs):
+                for old, new in pairs:
+                    target = target.replace(old, new)
+                os.unlink(path)
+                os.symlink(target, path)
+                rewritten["symlink"] += 1
+            continue
+        if is_pyc(rel) or not os.path.isfile(path) or not contains_any(path, needles):
+            continue
+        with open(path, "rb") as f:
+            if f.read(4) == b"\x7fELF":
+                elf_files.append((path, rel))
+                continue
+        kind = rewrite_text(path, rel, pairs)
+        if kind is None:
+            warn("%s names the build path but is neither UTF-8 text nor ELF: left as it is" % rel)
+            continue
+        rewritten[kind] += 1
+        if kind == "other_text":
+            summary["other_text_files"].append(rel)
+
+    tools = {name: shutil.which(name) for name in ("patchelf", "chrpath", "strip")}
+    elf = summary["elf"]
+    for path, rel in elf_files:
+        if fix_elf_search_path(path, rel, pairs, tools):
+            elf["search_path_fixed"] += 1
+            elf["tool"] = "patchelf" if tools["patchelf"] else "chrpath"
+        if strip and contains_any(path, needles):
+            if not tools["strip"]:
+                warn("%s names the build path in its debug information and strip is not "
+                     "installed (package binutils)" % rel)
+                continue
+            run_tool([tools["strip"], "--strip-debug", path],
+                     "remove the debug information (which names the build path) from %s" % rel)
+            elf["stripped"] += 1
+
+    summary["pyc"]["removed"] = remove_bytecode(build)
+    interpreter = tree_interpreter(build)
+    result = compile_bytecode(build, final, interpreter)
+    summary["pyc"].update(interpreter=interpreter, compiled=result["compiled"],
+                          failed=result["failed"])
+    for rel in result["failed"][:20]:
+        warn("%s does not compile with %s: no byte-code for it" % (rel, interpreter))
+
+
+def audit(build, pairs):
+    needles = [os.fsencode(old) for old, _ in pairs]
+    scanned, offending = 0, []
+    for path, rel, is_link in walk(build):
+        scanned += 1
+        if is_link:
+            if any(n in os.fsencode(os.readlink(path)) for n in needles):
+                offending.append(rel)
+        elif os.path.isfile(path) and contains_any(path, needles):
+            offending.append(rel)
+    return scanned, offending
+
+
+def main(argv):
+    summary = {
+        "build_root": None, "final_root": None, "mode": "relocate",
+        "rewritten": dict.fromkeys(("shebang", "polyglot_shebang", "activate", "pyvenv_cfg",
+                                    "direct_url", "pth", "egg_link", "record", "other_text",
+                                    "symlink"), 0),
+        "other_text_files": [],
+        "elf": {"search_path_fixed": 0, "stripped": 0, "tool": None},
+        "pyc": {"removed": 0, "compiled": 0, "failed": [], "interpreter": None},
+        "audit": {"ok": False, "scanned": 0, "offending": []},
+        "error": None,
+    }
+    status = EXIT_OK
+    try:
+        try:
+            build, final, audit_only, strip = parse_arguments(argv)
+            pairs = replacements_for(build, final)
+        except Failure as e:
+            status = EXIT_USAGE
+            raise
+        summary.update(build_root=build, final_root=final,
+                       mode="audit-only" if audit_only else "relocate")
+        if not audit_only:
+            relocate(build, final, pairs, strip, summary)
+        scanned, offending = audit(build, pairs)
+        summary["audit"] = {"ok": not offending, "scanned": scanned, "offending": offending}
+        if offending:
+            status = EXIT_AUDIT
+            warn("%d file(s) under %s still name it:" % (len(offending), build))
+            for rel in offending:
+                sys.stderr.write("  %s\n" % rel)
+    except Failure as e:
+        status = status or EXIT_FAILED
+        summary["error"] = str(e)
+        warn(str(e))
+    except OSError as e:
+        status = EXIT_FAILED
+        summary["error"] = "%s: %s" % (e.filename or "", e.strerror or e)
+        warn(summary["error"])
+    sys.stdout.write(MARKER + json.dumps(summary, sort_keys=True) + "\n")
+    sys.stdout.flush()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+"""#
+}

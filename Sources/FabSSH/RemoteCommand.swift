@@ -1,0 +1,226 @@
+import CLibSSH2
+import Foundation
+
+/// Which output stream a line came from.
+public enum StandardStream: String, Sendable {
+    case stdout, stderr
+}
+
+/// Receives each complete line of a command's output as it arrives (without its line ending).
+public typealias OutputLineHandler = @Sendable (StandardStream, String) -> Void
+
+/// How to run one remote command.
+public struct ExecOptions: Sendable {
+    /// Allocate a pseudo-terminal (stderr is then merged into stdout by the terminal).
+    public var pty: Bool
+    /// Environment variables sent with SSH's `env` request (sshd accepts only names in its AcceptEnv).
+    public var environment: [String: String]
+    /// Bytes written to the command's standard input, which is then closed. Never logged.
+    public var stdin: [UInt8]?
+    /// Seconds after which the command is abandoned (its channel closed) and ``SSHError/Code/timeout`` thrown.
+    public var timeout: Double?
+    /// Bytes of each stream kept in the result; beyond it the earliest output is dropped and the tail kept.
+    public var captureLimit: Int
+
+    public init(pty: Bool = false, environment: [String: String] = [:], stdin: [UInt8]? = nil,
+                timeout: Double? = nil, captureLimit: Int = 8 << 20) {
+        self.pty = pty
+        self.environment = environment
+        self.stdin = stdin
+        self.timeout = timeout
+        self.captureLimit = captureLimit
+    }
+}
+
+/// What a remote command did. A non-zero exit is data here, not an error.
+public struct ExecResult: Sendable {
+    public var command: String
+    /// The exit status; meaningless when ``exitSignal`` is set.
+    public var exitStatus: Int32
+    /// The signal that killed the command (`TERM`, `KILL`...), if one did.
+    public var exitSignal: String?
+    /// Captured standard output (its tail, when longer than the capture limit).
+    public var stdout: String
+    public var stderr: String
+    /// Total bytes the command wrote to each stream, captured or not.
+    public var stdoutByteCount: Int
+    public var stderrByteCount: Int
+
+    /// Whether the command exited with status 0.
+    public var succeeded: Bool { exitSignal == nil && exitStatus == 0 }
+    /// Whether earlier output was dropped to respect the capture limit.
+    public var isTruncated: Bool { stdoutByteCount > stdout.utf8.count || stderrByteCount > stderr.utf8.count }
+}
+
+/// Keeps the last `limit` bytes written to it.
+struct TailBuffer {
+    let limit: Int
+    private(set) var bytes: [UInt8] = []
+    private(set) var total = 0
+
+    init(limit: Int) { self.limit = max(0, limit) }
+
+    mutating func append(_ chunk: ArraySlice<UInt8>) {
+        total += chunk.count
+        bytes.append(contentsOf: chunk)
+        if bytes.count > limit * 2 || (bytes.count > limit && limit < 64 * 1024) {
+            bytes.removeFirst(bytes.count - limit)
+        }
+    }
+
+    var text: String {
+        String(decoding: bytes.count > limit ? bytes.suffix(limit) : bytes[...], as: UTF8.self)
+    }
+}
+
+/// Splits a byte stream into lines, holding back an incomplete last line (up to a bound).
+struct OutputLineSplitter {
+    private var pending: [UInt8] = []
+
+    /// Appends bytes and returns the lines they complete.
+    mutating func feed(_ chunk: ArraySlice<UInt8>) -> [String] {
+        pending.append(contentsOf: chunk)
+        var lines: [String] = []
+        var start = 0
+        for index in pending.indices where pending[index] == UInt8(ascii: "\n") {
+            lines.append(Self.decode(pending[start..<index]))
+            start = index + 1
+        }
+        pending.removeFirst(start)
+        if pending.count > 64 * 1024 { // a very long line without newline: emit it in pieces
+            lines.append(Self.decode(pending[...]))
+            pending.removeAll()
+        }
+        return lines
+    }
+
+    /// The incomplete last line, if any.
+    mutating func finish() -> String? {
+        defer { pending.removeAll() }
+        return pending.isEmpty ? nil : Self.decode(pending[...])
+    }
+
+    private static func decode(_ bytes: ArraySlice<UInt8>) -> String {
+        var slice = bytes
+        if slice.last == UInt8(ascii: "\r") { slice = slice.dropLast() }
+        return String(decoding: slice, as: UTF8.self)
+    }
+}
+
+extension SessionCore {
+    /// Runs `command` on a new channel and waits for it to finish. Runs on the session queue.
+    func execute(_ command: String, options: ExecOptions, onLine: OutputLineHandler?,
+                 cancel: CancellationFlag) throws -> ExecResult {
+        guard let session else {
+            throw SSHError(.connectionLost, host: label, operation: "run", message: "the session is closed; reconnect.")
+        }
+        let operation = "run '\(command.count > 60 ? String(command.prefix(57)) + "..." : command)'"
+        let deadline = options.timeout.map { fab_monotonic_seconds() + $0 }
+        let channel = try callPointer(operation, deadline: deadline, cancel: cancel) {
+            fab_libssh2_channel_open_session(session)
+        }
+        var channelOpen = true
+        defer {
+            if channelOpen {
+                _ = libssh2_channel_close(channel)
+            }
+            _ = libssh2_channel_free(channel)
+        }
+        if options.pty {
+            try call(operation, deadline: deadline, cancel: cancel) {
+                fab_libssh2_channel_request_pty(channel, "xterm", 5, 200, 50)
+            }
+        }
+        for (name, value) in options.environment.sorted(by: { $0.key < $1.key }) {
+            do {
+                try call(operation, deadline: deadline, cancel: cancel) {
+                    fab_libssh2_channel_setenv(channel, name, UInt32(name.utf8.count), value, UInt32(value.utf8.count))
+                }
+            } catch var error as SSHError {
+                error.message = "the server refused environment variable \(name); sshd accepts only names listed in its AcceptEnv setting."
+                throw error
+            }
+        }
+        try call(operation, deadline: deadline, cancel: cancel) {
+            fab_libssh2_channel_exec(channel, command, UInt32(command.utf8.count))
+        }
+
+        var stdout = TailBuffer(limit: options.captureLimit), stderr = TailBuffer(limit: options.captureLimit)
+        var stdoutLines = OutputLineSplitter(), stderrLines = OutputLineSplitter()
+        var input = options.stdin ?? []
+        var inputOffset = 0
+        var inputClosed = false
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+
+        while true {
+            var progressed = false
+            for stream in [StandardStream.stdout, .stderr] {
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { raw in
+                        fab_libssh2_channel_read(channel, stream == .stdout ? 0 : SSH_EXTENDED_DATA_STDERR,
+                                                 raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+                    }
+                    if n > 0 {
+                        let chunk = buffer[0..<n]
+                        progressed = true
+                        if stream == .stdout {
+                            stdout.append(chunk)
+                            for line in stdoutLines.feed(chunk) { onLine?(.stdout, line) }
+                        } else {
+                            stderr.append(chunk)
+                            for line in stderrLines.feed(chunk) { onLine?(.stderr, line) }
+                        }
+                    } else if n == 0 || Int32(n) == LIBSSH2_ERROR_EAGAIN {
+                        break
+                    } else {
+                        throw failure(Int32(n), operation: operation, code: .channel)
+                    }
+                }
+            }
+            if !inputClosed {
+                if inputOffset < input.count {
+                    let n = input[inputOffset...].withUnsafeBytes { raw in
+                        fab_libssh2_channel_write(channel, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+                    }
+                    if n > 0 {
+                        inputOffset += n
+                        progressed = true
+                    } else if Int32(n) != LIBSSH2_ERROR_EAGAIN {
+                        inputOffset = input.count // the command stopped reading; its exit status tells the rest
+                    }
+                }
+                if inputOffset >= input.count {
+                    let rc = fab_libssh2_channel_send_eof(channel)
+                    if rc != LIBSSH2_ERROR_EAGAIN {
+                        inputClosed = true
+                        // Overwrite the secret-bearing input as soon as it is sent.
+                        for index in input.indices { input[index] = 0 }
+                        input.removeAll()
+                    }
+                }
+            }
+            if libssh2_channel_eof(channel) != 0 && !progressed { break }
+            if !progressed {
+                try wait(deadline: deadline, cancel: cancel, operation: operation)
+            }
+        }
+        for line in [stdoutLines.finish()].compactMap({ $0 }) { onLine?(.stdout, line) }
+        for line in [stderrLines.finish()].compactMap({ $0 }) { onLine?(.stderr, line) }
+
+        try call(operation, deadline: deadline, cancel: cancel) { libssh2_channel_close(channel) }
+        try call(operation, deadline: deadline, cancel: cancel) { libssh2_channel_wait_closed(channel) }
+        channelOpen = false
+        let status = libssh2_channel_get_exit_status(channel)
+        var signalPointer: UnsafeMutablePointer<CChar>?
+        var signalLength = 0
+        _ = libssh2_channel_get_exit_signal(channel, &signalPointer, &signalLength, nil, nil, nil, nil)
+        var signal: String?
+        if let signalPointer, signalLength > 0 {
+            signal = String(decoding: UnsafeRawBufferPointer(start: signalPointer, count: signalLength), as: UTF8.self)
+            free(signalPointer)
+        }
+        return ExecResult(command: command, exitStatus: status, exitSignal: signal,
+                          stdout: stdout.text, stderr: stderr.text,
+                          stdoutByteCount: stdout.total, stderrByteCount: stderr.total)
+    }
+}

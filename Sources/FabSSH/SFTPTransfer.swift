@@ -1,0 +1,312 @@
+import CLibSSH2
+import Foundation
+
+/// How far a transfer has got.
+public struct TransferProgress: Sendable, Equatable {
+    /// The file being transferred (the remote path for puts, the local path for gets).
+    public var path: String
+    public var bytesDone: Int64
+    public var totalBytes: Int64
+}
+
+/// Receives progress reports during a transfer (on the session's queue).
+public typealias TransferProgressHandler = @Sendable (TransferProgress) -> Void
+
+/// A remote file's type, size and mode, from SFTP `stat`.
+public struct RemoteFileInfo: Sendable, Equatable {
+    public enum Kind: Sendable { case file, directory, symlink, other }
+    public var kind: Kind
+    public var size: Int64
+    /// Permission bits (for example 0o644).
+    public var mode: Int32
+    public var uid: Int
+    public var gid: Int
+}
+
+/// The SFTP channel of a session, opened on first use. Lives on the session's queue.
+final class SFTPChannel {
+    let handle: OpaquePointer
+    init(handle: OpaquePointer) { self.handle = handle }
+}
+
+extension SessionCore {
+    static let chunkSize = 2 << 20
+
+    /// The session's SFTP channel, opened on first use.
+    func sftp() throws -> OpaquePointer {
+        if let channel = sftpChannel { return channel.handle }
+        guard let session else {
+            throw SSHError(.connectionLost, host: label, operation: "open SFTP", message: "the session is closed; reconnect.")
+        }
+        do {
+            let handle = try callPointer("open SFTP", deadline: fab_monotonic_seconds() + 30, code: .sftp) {
+                libssh2_sftp_init(session)
+            }
+            sftpChannel = SFTPChannel(handle: handle)
+            return handle
+        } catch var error as SSHError {
+            error.message = "the server refused the SFTP subsystem; check that sshd_config has a Subsystem sftp line."
+            throw error
+        }
+    }
+
+    /// An ``SSHError`` for an SFTP failure, with the server's SFTP status.
+    func sftpFailure(_ rc: Int32, operation: String, path: String) -> SSHError {
+        guard rc == LIBSSH2_ERROR_SFTP_PROTOCOL, let sftp = sftpChannel?.handle else {
+            return failure(rc, operation: operation, code: .sftp, path: path)
+        }
+        let status = libssh2_sftp_last_error(sftp)
+        let reason: String
+        switch status {
+        case LIBSSH2_FX_NO_SUCH_FILE, LIBSSH2_FX_NO_SUCH_PATH: reason = "\(path) does not exist on the host"
+        case LIBSSH2_FX_PERMISSION_DENIED: reason = "permission denied for \(path); write somewhere the login user may, or use a sudo transfer"
+        case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM, LIBSSH2_FX_QUOTA_EXCEEDED: reason = "the host's disk is full (or quota exceeded) writing \(path)"
+        case LIBSSH2_FX_FILE_ALREADY_EXISTS: reason = "\(path) already exists"
+        default: reason = "the server answered SFTP status \(status) for \(path)"
+        }
+        return SSHError(.sftp, host: label, operation: operation, path: path, underlying: "SFTP status \(status)", message: reason + ".")
+    }
+
+    /// Runs an SFTP call that returns a status, retrying on EAGAIN.
+    @discardableResult
+    func sftpCall(_ operation: String, path: String, cancel: CancellationFlag? = nil, _ body: () -> Int32) throws -> Int32 {
+        while true {
+            let rc = body()
+            if rc == LIBSSH2_ERROR_EAGAIN {
+                try wait(deadline: nil, cancel: cancel, operation: operation)
+                continue
+            }
+            if rc < 0 { throw sftpFailure(rc, operation: operation, path: path) }
+            return rc
+        }
+    }
+
+    /// Opens a remote file or directory handle, retrying on EAGAIN.
+    func sftpOpen(_ path: String, flags: Int32, mode: Int32, directory: Bool, operation: String) throws -> OpaquePointer {
+        let sftp = try sftp()
+        while true {
+            let handle = directory
+                ? fab_libssh2_sftp_opendir(sftp, path, UInt32(path.utf8.count))
+                : fab_libssh2_sftp_open(sftp, path, UInt32(path.utf8.count), UInt(flags), Int(mode), LIBSSH2_SFTP_OPENFILE)
+            if let handle { return handle }
+            let rc = libssh2_session_last_errno(session)
+            if rc == LIBSSH2_ERROR_EAGAIN {
+                try wait(deadline: nil, cancel: nil, operation: operation)
+                continue
+            }
+            throw sftpFailure(rc, operation: operation, path: path)
+        }
+    }
+
+    func sftpClose(_ handle: OpaquePointer) {
+        while fab_libssh2_sftp_close(handle) == LIBSSH2_ERROR_EAGAIN {
+            try? wait(deadline: fab_monotonic_seconds() + 10, cancel: nil, operation: "close")
+        }
+    }
+
+    /// `stat` (following symlinks) or `lstat`; nil when the path does not exist.
+    func remoteStat(_ path: String, followLinks: Bool = true) throws -> RemoteFileInfo? {
+        let sftp = try sftp()
+        var attributes = LIBSSH2_SFTP_ATTRIBUTES()
+        do {
+            try sftpCall("stat", path: path) {
+                fab_libssh2_sftp_stat(sftp, path, UInt32(path.utf8.count),
+                                      followLinks ? LIBSSH2_SFTP_STAT : LIBSSH2_SFTP_LSTAT, &attributes)
+            }
+        } catch let error as SSHError where error.underlying?.hasPrefix("SFTP status 2") == true || error.underlying?.hasPrefix("SFTP status 10") == true {
+            return nil
+        }
+        let type = Int32(attributes.permissions) & LIBSSH2_SFTP_S_IFMT
+        let kind: RemoteFileInfo.Kind = type == LIBSSH2_SFTP_S_IFREG ? .file
+            : type == LIBSSH2_SFTP_S_IFDIR ? .directory : type == LIBSSH2_SFTP_S_IFLNK ? .symlink : .other
+        return RemoteFileInfo(kind: kind, size: Int64(attributes.filesize), mode: Int32(attributes.permissions) & 0o7777,
+                              uid: Int(attributes.uid), gid: Int(attributes.gid))
+    }
+
+    /// Creates `path` and its missing parents (like `mkdir -p`).
+    func remoteMakeDirectories(_ path: String, mode: Int32 = 0o755) throws {
+        if let info = try remoteStat(path) {
+            guard info.kind == .directory else {
+                throw SSHError(.sftp, host: label, operation: "mkdir", path: path,
+                               message: "\(path) exists on the host and is not a directory.")
+            }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path && parent != "/" { try remoteMakeDirectories(parent, mode: mode) }
+        let sftp = try sftp()
+        try sftpCall("mkdir", path: path) { fab_libssh2_sftp_mkdir(sftp, path, UInt32(path.utf8.count), Int(mode)) }
+    }
+
+    /// Uploads one local file atomically: to a temporary name beside the target, then renamed over it.
+    func putFile(local: String, remote: String, mode: Int32?, cancel: CancellationFlag,
+                 progress: TransferProgressHandler?) throws {
+        let operation = "put \(remote)"
+        let fd = open(local, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
+                           message: "cannot read local file \(local): \(String(cString: strerror(errno))).")
+        }
+        defer { close(fd) }
+        var info = stat()
+        fstat(fd, &info)
+        let total = Int64(info.st_size)
+        let finalMode = mode ?? Int32(info.st_mode & 0o7777)
+        let directory = (remote as NSString).deletingLastPathComponent
+        let base = (remote as NSString).lastPathComponent
+        let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(base).fab-\(UInt32.random(in: 0...UInt32.max))"
+        let handle = try sftpOpen(temporary, flags: LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL,
+                                  mode: 0o600, directory: false, operation: operation)
+        var renamed = false
+        defer {
+            if !renamed, let sftp = sftpChannel?.handle {
+                _ = try? sftpCall("remove partial upload", path: temporary) {
+                    fab_libssh2_sftp_unlink(sftp, temporary, UInt32(temporary.utf8.count))
+                }
+            }
+        }
+        do {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
+            defer { buffer.deallocate() }
+            var done: Int64 = 0
+            progress?(TransferProgress(path: remote, bytesDone: 0, totalBytes: total))
+            while done < total {
+                let count = read(fd, buffer.baseAddress, Self.chunkSize)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else {
+                    throw SSHError(.localFile, host: label, operation: operation, path: local,
+                                   message: "reading \(local) failed or it shrank during the upload.")
+                }
+                var offset = 0
+                while offset < count {
+                    let written = libssh2_sftp_write(handle, buffer.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
+                                                     count - offset)
+                    if written == Int(LIBSSH2_ERROR_EAGAIN) {
+                        try wait(deadline: nil, cancel: cancel, operation: operation)
+                        continue
+                    }
+                    if written < 0 { throw sftpFailure(Int32(written), operation: operation, path: remote) }
+                    offset += written
+                }
+                done += Int64(count)
+                progress?(TransferProgress(path: remote, bytesDone: done, totalBytes: total))
+                if cancel.isCancelled {
+                    throw SSHError(.cancelled, host: label, operation: operation, message: "interrupted; nothing was written under \(remote).")
+                }
+            }
+            var attributes = LIBSSH2_SFTP_ATTRIBUTES()
+            attributes.flags = UInt(LIBSSH2_SFTP_ATTR_PERMISSIONS)
+            attributes.permissions = UInt(finalMode)
+            _ = try sftpCall(operation, path: temporary) { libssh2_sftp_fstat_ex(handle, &attributes, 1) }
+        } catch {
+            sftpClose(handle)
+            throw error
+        }
+        sftpClose(handle)
+        try renameReplacing(temporary, remote, operation: operation)
+        renamed = true
+    }
+
+    /// Renames `from` to `to`, replacing `to` atomically (SFTP v3 rename refuses an existing target,
+    /// so that case falls back to `mv -f` on the host, which is rename(2)).
+    func renameReplacing(_ from: String, _ to: String, operation: String) throws {
+        let sftp = try sftp()
+        let flags = Int(LIBSSH2_SFTP_RENAME_OVERWRITE | LIBSSH2_SFTP_RENAME_ATOMIC | LIBSSH2_SFTP_RENAME_NATIVE)
+        do {
+            try sftpCall(operation, path: to) {
+                fab_libssh2_sftp_rename(sftp, from, UInt32(from.utf8.count), to, UInt32(to.utf8.count), flags)
+            }
+        } catch {
+            let result = try execute("mv -f -- \(ShellQuoting.quote(from)) \(ShellQuoting.quote(to))",
+                                     options: ExecOptions(timeout: 60), onLine: nil, cancel: CancellationFlag())
+            guard result.succeeded else {
+                throw SSHError(.sftp, host: label, operation: operation, path: to, underlying: result.stderr,
+                               message: "could not move the upload into place at \(to): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)).")
+            }
+        }
+    }
+
+    /// Downloads one remote file to a temporary local name, then renames it into place.
+    func getFile(remote: String, local: String, cancel: CancellationFlag, progress: TransferProgressHandler?) throws {
+        let operation = "get \(remote)"
+        guard let info = try remoteStat(remote) else {
+            throw SSHError(.sftp, host: label, operation: operation, path: remote, message: "\(remote) does not exist on the host.")
+        }
+        let handle = try sftpOpen(remote, flags: LIBSSH2_FXF_READ, mode: 0, directory: false, operation: operation)
+        defer { sftpClose(handle) }
+        let localDirectory = (local as NSString).deletingLastPathComponent
+        let temporary = (localDirectory.isEmpty ? "" : localDirectory + "/")
+            + ".\((local as NSString).lastPathComponent).fab-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
+                           message: "cannot write into \(localDirectory.isEmpty ? "." : localDirectory): \(String(cString: strerror(errno))).")
+        }
+        var complete = false
+        defer {
+            close(fd)
+            if !complete { unlink(temporary) }
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
+        defer { buffer.deallocate() }
+        var done: Int64 = 0
+        progress?(TransferProgress(path: local, bytesDone: 0, totalBytes: info.size))
+        while true {
+            let count = libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Self.chunkSize)
+            if count == Int(LIBSSH2_ERROR_EAGAIN) {
+                try wait(deadline: nil, cancel: cancel, operation: operation)
+                continue
+            }
+            if count < 0 { throw sftpFailure(Int32(count), operation: operation, path: remote) }
+            if count == 0 { break }
+            var offset = 0
+            while offset < count {
+                let written = write(fd, buffer.baseAddress!.advanced(by: offset), count - offset)
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else {
+                    throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
+                                   message: "writing \(local) failed: \(String(cString: strerror(errno))).")
+                }
+                offset += written
+            }
+            done += Int64(count)
+            progress?(TransferProgress(path: local, bytesDone: done, totalBytes: info.size))
+            if cancel.isCancelled {
+                throw SSHError(.cancelled, host: label, operation: operation, message: "interrupted; nothing was written under \(local).")
+            }
+        }
+        fchmod(fd, mode_t(info.mode))
+        guard rename(temporary, local) == 0 else {
+            throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
+                           message: "could not move the download into place at \(local): \(String(cString: strerror(errno))).")
+        }
+        complete = true
+    }
+
+    /// Lists a remote directory (names without `.` and `..`).
+    func remoteList(_ path: String) throws -> [(name: String, info: RemoteFileInfo)] {
+        let handle = try sftpOpen(path, flags: 0, mode: 0, directory: true, operation: "list \(path)")
+        defer { sftpClose(handle) }
+        var entries: [(String, RemoteFileInfo)] = []
+        var name = [CChar](repeating: 0, count: 4096)
+        while true {
+            var attributes = LIBSSH2_SFTP_ATTRIBUTES()
+            let count = fab_libssh2_sftp_readdir(handle, &name, name.count, &attributes)
+            if count == LIBSSH2_ERROR_EAGAIN {
+                try wait(deadline: nil, cancel: nil, operation: "list \(path)")
+                continue
+            }
+            if count < 0 { throw sftpFailure(count, operation: "list \(path)", path: path) }
+            if count == 0 { break }
+            let entry = String(decoding: name[0..<Int(count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if entry == "." || entry == ".." { continue }
+            let type = Int32(attributes.permissions) & LIBSSH2_SFTP_S_IFMT
+            let kind: RemoteFileInfo.Kind = type == LIBSSH2_SFTP_S_IFREG ? .file
+                : type == LIBSSH2_SFTP_S_IFDIR ? .directory : type == LIBSSH2_SFTP_S_IFLNK ? .symlink : .other
+            entries.append((entry, RemoteFileInfo(kind: kind, size: Int64(attributes.filesize),
+                                                  mode: Int32(attributes.permissions) & 0o7777,
+                                                  uid: Int(attributes.uid), gid: Int(attributes.gid))))
+        }
+        return entries.sorted { $0.0 < $1.0 }
+    }
+}

@@ -1,0 +1,104 @@
+import CLibSSH2
+import Foundation
+
+/// An authenticated SSH session to one host, over which commands run and files transfer.
+///
+/// Each session owns its libssh2 handle on its own serial queue, so many sessions work in
+/// parallel without blocking Swift's cooperative threads, and calls on one session run one
+/// after another. The connection is closed by ``close()`` or when the session is released.
+public final class SSHSession: Sendable {
+    /// Where this session is connected to.
+    public let target: SSHTarget
+    let core: SessionCore
+
+    private init(target: SSHTarget, core: SessionCore) {
+        self.target = target
+        self.core = core
+    }
+
+    deinit {
+        let core = self.core
+        core.queue.async { core.shutdown() }
+    }
+
+    /// Connects, verifies the host key and logs in, through `target.jumpHosts` when there are any.
+    /// - Parameters:
+    ///   - target: the resolved host (see ``SSHTarget``).
+    ///   - secrets: answers passphrase and password requests, only when the server needs one.
+    /// - Throws: ``SSHError`` naming the host and the failing step (connect, handshake, host key, authentication).
+    public static func connect(to target: SSHTarget, secrets: @escaping SecretProvider = { _ in nil }) async throws -> SSHSession {
+        var upstream: SSHSession?
+        for hop in target.jumpHosts {
+            var hop = hop
+            hop.jumpHosts = []
+            upstream = SSHSession(target: hop, core: try await open(hop, via: upstream, secrets: secrets))
+        }
+        return SSHSession(target: target, core: try await open(target, via: upstream, secrets: secrets))
+    }
+
+    /// Connects one hop (directly, or through `upstream`'s tunnel) and returns its logged-in core.
+    private static func open(_ target: SSHTarget, via upstream: SSHSession?, secrets: @escaping SecretProvider) async throws -> SessionCore {
+        let core = SessionCore(label: target.alias, keepaliveInterval: target.serverAliveInterval,
+                               keepaliveCountMax: target.serverAliveCountMax)
+        let deadline = fab_monotonic_seconds() + target.connectTimeout
+        let socket: Int32
+        if let upstream {
+            do {
+                socket = try await upstream.core.perform { jump in
+                    try jump.openTunnel(host: target.hostName, port: target.port, deadline: deadline)
+                }
+            } catch var error as SSHError {
+                error.host = target.alias
+                error.operation = "connect through \(upstream.target.alias)"
+                throw error
+            }
+        } else {
+            socket = try await core.perform { _ in
+                try SocketConnector.connect(host: target.hostName, port: target.port, label: target.alias, deadline: deadline)
+            }
+        }
+        try await core.perform { core in
+            core.upstream = upstream
+            do {
+                try core.start(socket: socket, deadline: deadline)
+            } catch var error as SSHError where error.code == .channel || error.code == .timeout {
+                error.code = error.code == .timeout ? .connectTimeout : .handshake
+                error.operation = "SSH handshake"
+                error.message = error.code == .connectTimeout
+                    ? "the server did not complete the SSH handshake in time; check that an SSH server listens on port \(target.port)."
+                    : "the SSH handshake failed; the server may offer no key exchange, cipher or host key type that libssh2 1.10 supports (it needs ed25519 or ECDSA host keys, aes-ctr ciphers and non-EtM MACs)."
+                throw error
+            }
+            try HostKeyVerifier(core: core, target: target).verify()
+            try Authenticator(core: core, target: target, secrets: secrets, deadline: deadline + 3600).authenticate()
+            core.startIdleKeepalive()
+        }
+        return core
+    }
+
+    /// Runs one command and waits for it to finish.
+    ///
+    /// A non-zero exit is returned in the result, not thrown. Cancelling the calling task
+    /// closes the channel and throws ``SSHError/Code/cancelled``.
+    /// - Parameters:
+    ///   - command: the command line, run by the login user's shell on the host.
+    ///   - options: PTY, environment, stdin, timeout and capture limit.
+    ///   - onLine: called with each complete output line as it arrives (on the session's queue).
+    /// - Throws: ``SSHError`` when the command cannot be started, times out, is cancelled or the connection drops.
+    public func execute(_ command: String, options: ExecOptions = ExecOptions(),
+                        onLine: OutputLineHandler? = nil) async throws -> ExecResult {
+        let cancel = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try await core.perform { core in
+                try core.execute(command, options: options, onLine: onLine, cancel: cancel)
+            }
+        } onCancel: {
+            cancel.cancel()
+        }
+    }
+
+    /// Closes the connection (and, when this is the last user, the jump hosts' connections).
+    public func close() async {
+        _ = try? await core.perform { core in core.shutdown() }
+    }
+}

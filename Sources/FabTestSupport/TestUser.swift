@@ -1,0 +1,30 @@
+import Foundation
+
+/// An ordinary local account that tests log in as (root's shell start-up is slow on these
+/// machines, and nothing should need root). Created on first use; requires running as root.
+public struct TestUser: Sendable {
+    public let name: String
+    public let home: String
+
+    private static let lock = NSLock()
+
+    /// The default test account, `fabtest`, which logs in by key only.
+    public static func standard() throws -> TestUser { try named("fabtest") }
+
+    /// Creates the account if needed. With a password, password logins work too; without one the
+    /// password field is `*` (sshd with UsePAM no refuses accounts locked with `!`).
+    public static func named(_ name: String, password: String? = nil) throws -> TestUser {
+        try lock.withLock {
+            if getpwnam(name) == nil {
+                try runChecked("/usr/sbin/useradd", ["--create-home", "--shell", "/bin/bash", name])
+            }
+            if let password {
+                try runChecked("/usr/sbin/chpasswd", [], input: "\(name):\(password)\n")
+            } else {
+                try runChecked("/usr/sbin/usermod", ["-p", "*", name])
+            }
+            guard let entry = getpwnam(name) else { throw TestSupportError("user \(name) was not created") }
+            return TestUser(name: name, home: String(cString: entry.pointee.pw_dir))
+        }
+    }
+}

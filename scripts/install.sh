@@ -1,0 +1,66 @@
+#!/bin/sh
+# Builds fab in release mode and installs it under PREFIX (default /usr/local):
+#
+#   PREFIX/bin/fab                          the executable
+#   PREFIX/lib/fab/Modules/*.swiftmodule    the Swift modules fabfiles compile against
+#   PREFIX/lib/fab/include/<C module>/      module maps and shim headers of the C libraries they import
+#
+# fab finds PREFIX/lib/fab next to its own executable, so the prefix can be anywhere.
+# Fabfiles are compiled with the Swift compiler on PATH (or $SWIFTC): it must be the one that built fab.
+#
+# Usage: scripts/install.sh [PREFIX]
+#        SCRATCH_PATH=DIR scripts/install.sh PREFIX    build in DIR instead of .build
+#        FAB_BIN_PATH=DIR scripts/install.sh PREFIX    install the fab already built in DIR (no build; tests use this)
+set -eu
+
+prefix="${1:-/usr/local}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+if [ -n "${FAB_BIN_PATH:-}" ]; then
+    bin="$FAB_BIN_PATH"
+else
+    set -- -c release --product fab --package-path "$root"
+    if [ -n "${SCRATCH_PATH:-}" ]; then
+        set -- "$@" --scratch-path "$SCRATCH_PATH"
+    fi
+    swift build "$@"
+    bin="$(swift build "$@" --show-bin-path)"
+fi
+
+if [ ! -f "$bin/Modules/FabCore.swiftmodule" ]; then
+    echo "install.sh: $bin/Modules/FabCore.swiftmodule is missing; the build did not produce fab's modules." >&2
+    exit 1
+fi
+
+mkdir -p "$prefix/bin" "$prefix/lib"
+
+# Stage the library folder and swap it in, so a fab that is running never sees half of it.
+stage="$prefix/lib/.fab.new.$$"
+old="$prefix/lib/.fab.old.$$"
+rm -rf "$stage"
+mkdir -p "$stage/Modules" "$stage/include"
+for module in "$bin"/Modules/*.swiftmodule; do
+    cp "$module" "$stage/Modules/"
+    doc="${module%.swiftmodule}.swiftdoc"
+    if [ -f "$doc" ]; then cp "$doc" "$stage/Modules/"; fi
+done
+for dir in "$root"/Sources/*/; do
+    if [ -f "$dir/module.modulemap" ]; then
+        name="$(basename "$dir")"
+        mkdir -p "$stage/include/$name"
+        cp "$dir/module.modulemap" "$stage/include/$name/"
+        for header in "$dir"*.h; do
+            if [ -f "$header" ]; then cp "$header" "$stage/include/$name/"; fi
+        done
+    fi
+done
+if [ -d "$prefix/lib/fab" ]; then mv "$prefix/lib/fab" "$old"; fi
+mv "$stage" "$prefix/lib/fab"
+rm -rf "$old"
+
+# The executable last, under a temporary name and renamed into place.
+cp "$bin/fab" "$prefix/bin/.fab.new.$$"
+chmod 755 "$prefix/bin/.fab.new.$$"
+mv -f "$prefix/bin/.fab.new.$$" "$prefix/bin/fab"
+
+echo "Installed $prefix/bin/fab and its modules in $prefix/lib/fab."
