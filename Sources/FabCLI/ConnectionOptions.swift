@@ -1,4 +1,5 @@
 import ArgumentParser
+import FabSSH
 
 /// Options that choose hosts and how to reach them.
 struct ConnectionOptions: ParsableArguments {
@@ -28,7 +29,7 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("known-hosts-policy"),
             help: ArgumentHelp("What to do with host keys known_hosts does not confirm: strict (refuse), accept-new (remember unknown hosts, refuse changed keys), insecure (accept anything).",
                                valueName: "policy"))
-    var knownHostsPolicy: KnownHostsPolicy = .strict
+    var knownHostsPolicy: HostKeyPolicy?
 
     @Option(name: [.customShort("g"), .customLong("gateway")],
             help: ArgumentHelp("Reach hosts through this jump host ([user@]host[:port]), like ssh -J.", valueName: "host"))

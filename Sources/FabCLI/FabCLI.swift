@@ -13,7 +13,7 @@ public enum FabCLI {
     ///   - environment: the process environment.
     ///   - currentDirectory: where fabfile discovery starts.
     ///   - console: where fab's own output goes.
-    ///   - executor: runs the tasks; ``LocalTaskExecutor`` when nil.
+    ///   - executor: runs the tasks; ``HostTaskExecutor`` when nil.
     public static func main(arguments: [String],
                             environment: [String: String] = ProcessInfo.processInfo.environment,
                             currentDirectory: String = FileManager.default.currentDirectoryPath,
@@ -52,7 +52,7 @@ public enum FabCLI {
 
         do {
             return try await run(command, environment: environment, currentDirectory: currentDirectory,
-                                 console: console, executor: executor ?? LocalTaskExecutor(console: console))
+                                 console: console, executor: executor ?? HostTaskExecutor(console: console))
         } catch {
             console.error(error.description)
             return ExitStatus.forError(error)

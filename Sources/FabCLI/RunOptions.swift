@@ -1,3 +1,5 @@
+import FabSSH
+
 /// The global options of a run: where tasks run, how to connect, and how to behave.
 ///
 /// Parsed from the command line by ``FabCommand``; the executor interprets them.
@@ -13,7 +15,7 @@ public struct RunOptions: Sendable, Equatable {
     /// `--use-agent` / `--no-use-agent`; nil: use the agent when `SSH_AUTH_SOCK` is set.
     public var useAgent: Bool?
     /// `--known-hosts-policy`.
-    public var knownHostsPolicy: KnownHostsPolicy = .strict
+    public var knownHostsPolicy: HostKeyPolicy?
     /// `-g`: a host to jump through (ProxyJump), as written.
     public var gateway: String?
     /// `-F`: an ssh_config file to read instead of `~/.ssh/config`.

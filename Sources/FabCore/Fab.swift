@@ -1,1 +1,223 @@
-public final class Fab: @unchecked Sendable {}
+import FabSSH
+import Foundation
+
+/// The context a task runs with: bound to one host (or none), it offers Fabric's operations
+/// (`run`, `sudo`, `local`, `put`, `get`), scopes (`cd`, `lcd`, `prefix`, `withEnv`, `settings`),
+/// the file helpers, prompts and the run's shared state.
+///
+/// A connection to the host opens on first use. Every value the API interpolates into a shell
+/// command is quoted with ``quote(_:)``; commands you write yourself are sent as written, so
+/// quote what you interpolate: `try await fab.run("ls -l \(fab.quote(path))")`.
+public final class Fab: Sendable {
+    /// The host as named on the command line or in the fabfile; nil for a task that runs on no host.
+    public let host: String?
+    public let runtime: FabRuntime
+
+    public init(host: String?, runtime: FabRuntime) {
+        self.host = host
+        self.runtime = runtime
+    }
+
+    /// A context for another host, sharing this run's connections, output and state
+    /// (for example the repository host from a build task).
+    public func on(_ host: String) -> Fab { Fab(host: host, runtime: runtime) }
+
+    /// Per-run shared state, typed by ``StateKey``.
+    public var state: SharedState { runtime.state }
+
+    /// Quotes a value as one shell word; see ``ShellQuoting/quote(_:)``.
+    public func quote(_ value: String) -> String { ShellQuoting.quote(value) }
+
+    var label: String { host ?? "localhost" }
+
+    // MARK: - Commands
+
+    /// Runs a command on the host as the login user.
+    /// - Parameters:
+    ///   - warnOnly: return a failed result instead of throwing on a non-zero exit (default: the scope's setting).
+    ///   - pty: allocate a terminal.
+    ///   - timeout: seconds before the command is abandoned (default: the scope's setting).
+    ///   - stdin: text sent to the command's standard input; never printed.
+    /// - Throws: ``CommandFailure`` on a non-zero exit, ``SSHError`` when the host cannot be reached, ``FabError`` without a host.
+    @discardableResult
+    public func run(_ command: String, warnOnly: Bool? = nil, pty: Bool = false, timeout: Double? = nil,
+                    stdin: String? = nil) async throws -> CommandResult {
+        try await remote("run", command, sudoUser: nil, warnOnly: warnOnly, pty: pty, timeout: timeout,
+                         stdin: stdin.map { Array($0.utf8) }, quiet: false)
+    }
+
+    /// Runs a command with sudo, as root or as `user`. A password, when sudo needs one, is asked
+    /// for once per run, kept in memory only and sent on standard input, never in the command line.
+    /// - Throws: as ``run(_:warnOnly:pty:timeout:stdin:)``, and ``FabError`` when sudo refuses the password.
+    @discardableResult
+    public func sudo(_ command: String, user: String? = nil, warnOnly: Bool? = nil, pty: Bool = false,
+                     timeout: Double? = nil) async throws -> CommandResult {
+        try await remote("sudo", command, sudoUser: user ?? Settings.current.sudoUser ?? "root", warnOnly: warnOnly,
+                         pty: pty, timeout: timeout, stdin: nil, quiet: false)
+    }
+
+    /// Runs a command on this machine with `/bin/bash -c`, in the `lcd` directory, with the scope's environment.
+    /// - Throws: ``CommandFailure`` on a non-zero exit unless warn-only.
+    @discardableResult
+    public func local(_ command: String, warnOnly: Bool? = nil, stdin: String? = nil) async throws -> CommandResult {
+        let settings = Settings.current
+        let output = runtime.output
+        output.line("localhost", .running, "local: \(command)")
+        let dryRun = runtime.dryRun
+        if dryRun {
+            return CommandResult(host: "localhost", command: command, executed: command, stdout: "", stderr: "", exitStatus: 0)
+        }
+        let running = RunningLocal()
+        let outcome = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async {
+                    continuation.resume(with: Result {
+                        try LocalProcess.run(command, directory: settings.localDirectory, environment: settings.environment,
+                                             stdin: stdin.map { Array($0.utf8) }, started: running.started) { stream, line in
+                            output.line("localhost", stream == .stdout ? .stdout : .stderr, line)
+                        }
+                    })
+                }
+            }
+        } onCancel: { running.interrupt() }
+        let result = CommandResult(host: "localhost", command: command, executed: command, stdout: outcome.stdout,
+                                   stderr: outcome.stderr, exitStatus: outcome.status, exitSignal: outcome.signal)
+        if result.failed && !(warnOnly ?? settings.warnOnly) { throw CommandFailure(result: result, operation: "local") }
+        return result
+    }
+
+    /// Builds the command line for the current scope: cd, exports, prefixes, then the command.
+    func composed(_ command: String, settings: Settings) -> String {
+        var parts: [String] = []
+        if let directory = settings.remoteDirectory { parts.append("cd \(quote(directory))") }
+        if !settings.environment.isEmpty {
+            parts.append("export " + settings.environment.sorted { $0.key < $1.key }
+                .map { "\($0.key)=\(quote($0.value))" }.joined(separator: " "))
+        }
+        parts += settings.prefixes
+        parts.append(command)
+        return parts.joined(separator: " && ")
+    }
+
+    /// Runs a command remotely; `quiet` probes run even in dry-run mode and print nothing.
+    func remote(_ operation: String, _ command: String, sudoUser: String?, warnOnly: Bool?, pty: Bool,
+                timeout: Double?, stdin: [UInt8]?, quiet: Bool) async throws -> CommandResult {
+        guard let host else {
+            throw FabError(.noHost, "'\(operation)' needs a host, and this task runs on none: give -H host or -R role, add '- Hosts: name' to the task's doc comment, or use fab.on(\"host\").")
+        }
+        let settings = Settings.current
+        let body = composed(command, settings: settings)
+        var line = settings.shell.map { "\($0) \(quote(body))" } ?? body
+        if let sudoUser {
+            line = "sudo -S -p '' -H -u \(quote(sudoUser)) -- \(settings.shell ?? "/bin/sh -c") \(quote(body))"
+        }
+        let output = runtime.output
+        if !quiet { output.line(host, .running, "\(operation): \(command)") }
+        if runtime.dryRun && !quiet {
+            return CommandResult(host: host, command: command, executed: line, stdout: "", stderr: "", exitStatus: 0)
+        }
+        let session = try await runtime.pool.session(for: host)
+        var input = stdin
+        if sudoUser != nil {
+            let needsPassword = try await runtime.pool.sudoNeedsPassword(on: host) {
+                try await session.execute("sudo -n true").exitStatus != 0
+            }
+            if needsPassword {
+                let password = try await runtime.pool.sudoPassword(for: host)
+                input = password.withRevealed { Array(($0 + "\n").utf8) } + (stdin ?? [])
+            }
+        }
+        let options = ExecOptions(pty: pty, stdin: input, timeout: timeout ?? settings.commandTimeout)
+        let printer: OutputLineHandler = { stream, text in
+            output.line(host, stream == .stdout ? .stdout : .stderr, text)
+        }
+        let executed = try await session.execute(line, options: options, onLine: quiet ? nil : printer)
+        let result = CommandResult(host: host, command: command, executed: line, stdout: executed.stdout,
+                                   stderr: executed.stderr, exitStatus: executed.exitStatus, exitSignal: executed.exitSignal)
+        if sudoUser != nil, result.exitStatus == 1,
+           result.stderr.contains("incorrect password") || result.stderr.contains("no password was provided") || result.stderr.contains("Sorry, try again") {
+            await runtime.pool.forgetSudoPassword()
+            throw FabError(.sudoPassword, "[\(host)] sudo refused the password for '\(command)'; check it, or allow the command in sudoers with NOPASSWD.")
+        }
+        if result.failed && !(warnOnly ?? settings.warnOnly) {
+            throw CommandFailure(result: result, operation: operation)
+        }
+        return result
+    }
+
+    /// Runs a read-only probe: quiet, and run even under `--dry-run` because it changes nothing.
+    func probe(_ command: String, useSudo: Bool = false) async throws -> CommandResult {
+        try await remote("probe", command, sudoUser: useSudo ? "root" : nil, warnOnly: true, pty: false,
+                         timeout: nil, stdin: nil, quiet: true)
+    }
+
+    // MARK: - Scopes
+
+    /// Runs `body` with remote commands run in `path` (relative paths nest on the enclosing `cd`).
+    public func cd<T>(_ path: String, _ body: () async throws -> T) async rethrows -> T {
+        var settings = Settings.current
+        settings.remoteDirectory = Self.join(settings.remoteDirectory, path)
+        return try await Settings.$current.withValue(settings) { try await body() }
+    }
+
+    /// Runs `body` with local commands run in `path`.
+    public func lcd<T>(_ path: String, _ body: () async throws -> T) async rethrows -> T {
+        var settings = Settings.current
+        settings.localDirectory = Self.join(settings.localDirectory ?? FileManager.default.currentDirectoryPath, path)
+        return try await Settings.$current.withValue(settings) { try await body() }
+    }
+
+    /// Runs `body` with `command` run before every remote command (`source venv/bin/activate`).
+    public func prefix<T>(_ command: String, _ body: () async throws -> T) async rethrows -> T {
+        var settings = Settings.current
+        settings.prefixes.append(command)
+        return try await Settings.$current.withValue(settings) { try await body() }
+    }
+
+    /// Runs `body` with environment variables exported before every command (values are quoted).
+    public func withEnv<T>(_ environment: [String: String], _ body: () async throws -> T) async rethrows -> T {
+        var settings = Settings.current
+        settings.environment.merge(environment) { $1 }
+        return try await Settings.$current.withValue(settings) { try await body() }
+    }
+
+    /// Runs `body` with changed settings (warn-only, hidden output, shell, sudo user, timeout).
+    public func settings<T>(_ change: (inout Settings) -> Void, _ body: () async throws -> T) async rethrows -> T {
+        var settings = Settings.current
+        change(&settings)
+        return try await Settings.$current.withValue(settings) { try await body() }
+    }
+
+    /// Runs `body` with the given output groups hidden (Fabric's `hide('stdout')`).
+    public func hide<T>(_ groups: OutputGroups, _ body: () async throws -> T) async rethrows -> T {
+        try await settings({ $0.visible.subtract(groups) }, body)
+    }
+
+    /// Runs `body` with non-zero exits returned as failed results instead of thrown.
+    public func warnOnly<T>(_ body: () async throws -> T) async rethrows -> T {
+        try await settings({ $0.warnOnly = true }, body)
+    }
+
+    static func join(_ base: String?, _ path: String) -> String {
+        guard let base, !path.hasPrefix("/"), !path.hasPrefix("~") else { return path }
+        return base.hasSuffix("/") ? base + path : base + "/" + path
+    }
+}
+
+/// The pid of a running local command, so cancellation can interrupt it.
+final class RunningLocal: @unchecked Sendable {
+    // Set from the spawning thread, read from a cancellation handler: guarded by the lock.
+    private let lock = NSLock()
+    private var pid: pid_t = 0
+    private var interrupted = false
+
+    func started(_ pid: pid_t) {
+        let kill = lock.withLock { self.pid = pid; return interrupted }
+        if kill { Glibc.kill(pid, SIGTERM) }
+    }
+
+    func interrupt() {
+        let pid = lock.withLock { interrupted = true; return self.pid }
+        if pid > 0 { kill(pid, SIGTERM) }
+    }
+}

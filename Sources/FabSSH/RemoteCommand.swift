@@ -52,15 +52,17 @@ public struct ExecResult: Sendable {
     public var isTruncated: Bool { stdoutByteCount > stdout.utf8.count || stderrByteCount > stderr.utf8.count }
 }
 
-/// Keeps the last `limit` bytes written to it.
-struct TailBuffer {
-    let limit: Int
-    private(set) var bytes: [UInt8] = []
-    private(set) var total = 0
+/// Keeps the last `limit` bytes written to it: bounded capture of a command's output.
+public struct TailBuffer: Sendable {
+    public let limit: Int
+    private var bytes: [UInt8] = []
+    /// Every byte appended, kept or not.
+    public private(set) var total = 0
 
-    init(limit: Int) { self.limit = max(0, limit) }
+    public init(limit: Int) { self.limit = max(0, limit) }
 
-    mutating func append(_ chunk: ArraySlice<UInt8>) {
+    /// Appends a chunk, dropping the oldest bytes beyond the limit.
+    public mutating func append(_ chunk: ArraySlice<UInt8>) {
         total += chunk.count
         bytes.append(contentsOf: chunk)
         if bytes.count > limit * 2 || (bytes.count > limit && limit < 64 * 1024) {
@@ -68,17 +70,20 @@ struct TailBuffer {
         }
     }
 
-    var text: String {
+    /// The kept bytes as UTF-8 text.
+    public var text: String {
         String(decoding: bytes.count > limit ? bytes.suffix(limit) : bytes[...], as: UTF8.self)
     }
 }
 
 /// Splits a byte stream into lines, holding back an incomplete last line (up to a bound).
-struct OutputLineSplitter {
+public struct OutputLineSplitter: Sendable {
     private var pending: [UInt8] = []
 
-    /// Appends bytes and returns the lines they complete.
-    mutating func feed(_ chunk: ArraySlice<UInt8>) -> [String] {
+    public init() {}
+
+    /// Appends bytes and returns the lines they complete (without line endings).
+    public mutating func feed(_ chunk: ArraySlice<UInt8>) -> [String] {
         pending.append(contentsOf: chunk)
         var lines: [String] = []
         var start = 0
@@ -95,7 +100,7 @@ struct OutputLineSplitter {
     }
 
     /// The incomplete last line, if any.
-    mutating func finish() -> String? {
+    public mutating func finish() -> String? {
         defer { pending.removeAll() }
         return pending.isEmpty ? nil : Self.decode(pending[...])
     }

@@ -24,12 +24,15 @@ public enum SecretRequest: Sendable, Equatable, CustomStringConvertible {
     case password(user: String, host: String)
     /// A keyboard-interactive prompt shown by the server.
     case keyboardInteractive(user: String, host: String, prompt: String)
+    /// The password `sudo` asks for on `host` (asked once per run, kept in memory only).
+    case sudoPassword(host: String)
 
     public var description: String {
         switch self {
         case .keyPassphrase(let path): "Enter passphrase for key '\(path)': "
         case .password(let user, let host): "\(user)@\(host)'s password: "
         case .keyboardInteractive(let user, let host, let prompt): "(\(user)@\(host)) \(prompt)"
+        case .sudoPassword(let host): "[\(host)] sudo password: "
         }
     }
 }

@@ -58,7 +58,7 @@ struct FabBinaryTests {
     func fabricStyle() throws {
         let fab = try FabProcess(fixture: "basic")
         defer { fab.remove() }
-        let output = try fab.run([#"record:main,count=3,fast=yes,note=x\,y\=z"#])
+        let output = try fab.run(["-H", "buildvm", #"record:main,count=3,fast=yes,note=x\,y\=z"#])
         #expect(output.status == 0, "\(output.stderr)")
         #expect(fab.logLines == ["record branch=main fast=true count=3 ratio=0.5 note=x,y=z"])
     }
@@ -67,9 +67,9 @@ struct FabBinaryTests {
     func optionStyle() throws {
         let fab = try FabProcess(fixture: "basic")
         defer { fab.remove() }
-        let output = try fab.run(["record", "--branch", "dev", "--count=2", "--fast", "--ratio", "1.25"])
+        let output = try fab.run(["-H", "buildvm", "record", "--branch", "dev", "--count=2", "--fast", "--ratio", "1.25"])
         #expect(output.status == 0, "\(output.stderr)")
-        let defaults = try fab.run(["record", "--count", "1"])
+        let defaults = try fab.run(["-H", "buildvm", "record", "--count", "1"])
         #expect(defaults.status == 0, "\(defaults.stderr)")
         #expect(fab.logLines == [
             "record branch=dev fast=true count=2 ratio=1.25 note=a, \"b\" (c)",
@@ -81,13 +81,23 @@ struct FabBinaryTests {
     func severalTasks() throws {
         let fab = try FabProcess(fixture: "basic")
         defer { fab.remove() }
-        let output = try fab.run(["hello:name=first", "record", "--count", "1", "--no-fast", "hello"])
+        let output = try fab.run(["-H", "buildvm", "hello:name=first", "record", "--count", "1", "--no-fast", "hello"])
         #expect(output.status == 0, "\(output.stderr)")
         #expect(fab.logLines == [
             "hello first",
             "record branch=nil fast=false count=1 ratio=0.5 note=a, \"b\" (c)",
             "hello world",
         ])
+    }
+
+    @Test("without -H, a task runs on the hosts and roles its doc comment declares")
+    func declaredHosts() throws {
+        let fab = try FabProcess(fixture: "basic")
+        defer { fab.remove() }
+        let output = try fab.run(["record", "--count", "1"])
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(fab.logLines.count == 3) // buildvm, then role web: web1, web2
+        #expect(output.stdout.contains("[web2] Executing task 'record'"))
     }
 
     @Test("a bad argument anywhere stops the run before any task runs")

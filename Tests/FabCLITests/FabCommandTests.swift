@@ -44,7 +44,7 @@ struct FabCommandTests {
         let command = try parse(["deploy"])
         #expect(command.runOptions == RunOptions())
         #expect(command.runOptions.useAgent == nil)
-        #expect(command.runOptions.knownHostsPolicy == .strict)
+        #expect(command.runOptions.knownHostsPolicy == nil)
         #expect(!command.runOptions.shownOutput.contains(.debug))
         #expect(try parse(["--use-agent"]).runOptions.useAgent == true)
     }

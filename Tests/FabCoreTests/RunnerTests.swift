@@ -1,0 +1,70 @@
+import FabCore
+import FabSSH
+import FabTestSupport
+import Foundation
+import Testing
+
+/// Running tasks across hosts: host selection, serial and parallel, failures and the summary.
+@Suite("Task runner", .serialized)
+struct RunnerTests {
+    func task(_ name: String, hosts: [String] = [], roles: [String] = [],
+              _ body: @escaping @Sendable (Fab) async throws -> Void) -> TaskDefinition {
+        TaskDefinition(name: name, summary: "", help: "", parameters: [], hosts: hosts, roles: roles) { fab, _ in try await body(fab) }
+    }
+
+    @Test("command-line hosts win over the task's; roles expand; unknown roles are named")
+    func hostSelection() throws {
+        let runtime = makeRuntime([:], output: CapturedOutput(), roledefs: ["web": ["w1", "w2"], "db": ["d1"]])
+        let own = task("t", hosts: ["a"], roles: ["db"]) { _ in }
+        #expect(try TaskRunner(runtime: runtime, options: RunnerOptions()).hosts(for: own) == ["a", "d1"])
+        #expect(try TaskRunner(runtime: runtime, options: RunnerOptions(hosts: ["x"], roles: ["web"])).hosts(for: own) == ["x", "w1", "w2"])
+        #expect(try TaskRunner(runtime: runtime, options: RunnerOptions()).hosts(for: task("none") { _ in }) == [nil])
+        let error = #expect(throws: FabError.self) { try TaskRunner(runtime: runtime, options: RunnerOptions(roles: ["cache"])).hosts(for: own) }
+        #expect(error?.message.contains("db, web") == true)
+    }
+
+    @Test("parallel on three hosts with one failing: the others finish, the summary names the failure, later tasks do not run")
+    func parallelWithFailure() async throws {
+        let servers = try ["h1": SSHServer(), "h2": SSHServer(), "h3": SSHServer()]
+        let output = CapturedOutput()
+        let runtime = makeRuntime(servers, output: output)
+        let runner = TaskRunner(runtime: runtime, options: RunnerOptions(hosts: ["h1", "h2", "h3"], parallel: true))
+        let started = Date()
+        let deploy = task("deploy") { fab in
+            try await fab.run(fab.host == "h2" ? "echo failing; exit 7" : "sleep 1; echo fine")
+        }
+        let after = task("after") { fab in try await fab.run("echo after") }
+        let outcomes = await runner.run([(deploy, TaskArguments(taskName: "deploy", values: [:])),
+                                         (after, TaskArguments(taskName: "after", values: [:]))])
+        #expect(outcomes.map(\.host) == ["h1", "h2", "h3"])
+        #expect(outcomes.map(\.succeeded) == [true, false, true])
+        #expect(outcomes[1].failure?.contains("exited with status 7") == true)
+        #expect(Date().timeIntervalSince(started) < 2.5)
+        #expect(!output.value.contains("echo after"))
+        runner.printSummary(outcomes)
+        #expect(output.value.contains("deploy on h2: FAILED"))
+        #expect(output.value.contains("deploy on h1: ok"))
+        // Lines from parallel hosts are whole lines, each with its own prefix.
+        for line in output.value.split(separator: "\n") where line.hasPrefix("[") {
+            #expect(line.hasPrefix("[h1]") || line.hasPrefix("[h2]") || line.hasPrefix("[h3]"))
+        }
+    }
+
+    @Test("serial runs stop at the first failing host; shared state carries values between tasks")
+    func serialAndState() async throws {
+        let servers = try ["s1": SSHServer(), "s2": SSHServer()]
+        let runtime = makeRuntime(servers, output: CapturedOutput())
+        let key = StateKey<Int>("build")
+        let first = task("first") { fab in fab.state[key] = 41 }
+        let second = task("second", hosts: ["s1", "s2"]) { fab in
+            let value = fab.state[key] ?? 0
+            try await fab.run("test \(value) -eq 41 && test \(fab.quote(fab.host ?? "")) != s1")
+        }
+        let outcomes = await TaskRunner(runtime: runtime, options: RunnerOptions()).run([
+            (first, TaskArguments(taskName: "first", values: [:])), (second, TaskArguments(taskName: "second", values: [:])),
+        ])
+        #expect(outcomes.map(\.task) == ["first", "second"])
+        #expect(outcomes.last?.host == "s1")
+        #expect(outcomes.last?.succeeded == false)
+    }
+}
