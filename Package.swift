@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "FabDeploy", dependencies: ["FabCore", "FabArchive"], swiftSettings: swiftSettings),
         // The command line: arguments, fabfile discovery, plugin compilation and loading, output.
         .target(name: "FabCLI", dependencies: [
-            "FabCore", "FabDeploy",
+            "FabCore", "FabDeploy", "FabArchive",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "fab", dependencies: ["FabCLI"], swiftSettings: swiftSettings,

@@ -79,20 +79,13 @@ public struct PluginBuilder: Sendable {
 
     /// The SHA-256 naming a plugin built from these sources by this fab with this compiler.
     public func cacheKey(sources: [FabfileSource]) -> String {
-        var hash = SHA256()
-        hash.update(field: "fab-plugin")
-        hash.update(field: fabVersion)
-        hash.update(field: Self.generatorVersion)
-        hash.update(field: compiler.path)
-        hash.update(field: compiler.version)
-        hash.update(field: installation.identity)
-        hash.update(field: compilerArguments(sources: [], registration: "", output: "").joined(separator: " "))
+        var fields = ["fab-plugin", fabVersion, Self.generatorVersion, compiler.path, compiler.version,
+                      installation.identity, compilerArguments(sources: [], registration: "", output: "").joined(separator: " ")]
         for source in sources {
-            hash.update(field: source.path)
-            hash.update(field: String(source.text.utf8.count))
-            hash.update(source.text.utf8)
+            fields += [source.path, String(source.text.utf8.count), source.text]
         }
-        return hash.hexDigest()
+        // Each field is length-prefixed, so no two different field lists hash the same bytes.
+        return Digest.sha256(fields.flatMap { Array("\($0.utf8.count):".utf8) + Array($0.utf8) })
     }
 
     /// `<plugins>/<hash of the fabfile's path>-<key>.so`: the prefix groups one fabfile's plugins.
@@ -102,7 +95,7 @@ public struct PluginBuilder: Sendable {
     }
 
     static func pathPrefix(_ location: FabfileLocation) -> String {
-        String(SHA256.hex(location.path).prefix(16))
+        String(Digest.sha256(Array(location.path.utf8)).prefix(16))
     }
 
     /// The compiler's arguments, without the executable.

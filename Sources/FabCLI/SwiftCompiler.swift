@@ -30,7 +30,7 @@ public struct SwiftCompiler: Sendable, Equatable {
                               "fab needs the Swift compiler (swiftc) to build the fabfile, and found none on PATH; install Swift and put its bin folder on PATH, or set SWIFTC to the compiler's path.")
         }
         let resolved = (path as NSString).resolvingSymlinksInPath
-        let stamp = SHA256.hex("swiftc \(path) \(resolved) \(FabInstallation.fileStamp(resolved))")
+        let stamp = Digest.sha256(Array("swiftc \(path) \(resolved) \(FabInstallation.fileStamp(resolved))".utf8))
         let record = (cache.compilersDirectory as NSString).appendingPathComponent(stamp)
         if let data = FileManager.default.contents(atPath: record), let version = String(data: data, encoding: .utf8),
            !version.isEmpty {

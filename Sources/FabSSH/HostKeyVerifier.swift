@@ -33,9 +33,11 @@ struct HostKeyVerifier {
         if target.hostKeyPolicy == .insecure { return }
         let key = try presentedKey()
         let name = target.hostKeyAlias ?? target.hostName
-        let display = target.port == 22 ? name : "[\(name)]:\(target.port)"
+        // Like OpenSSH, a HostKeyAlias is looked up (and recorded) in the plain, port-22 form.
+        let port = target.hostKeyAlias == nil ? target.port : 22
+        let display = port == 22 ? name : "[\(name)]:\(port)"
         let files = target.knownHostsFiles
-        switch KnownHosts.load(paths: files).verify(host: name, port: target.port, key: key) {
+        switch KnownHosts.load(paths: files).verify(host: name, port: port, key: key) {
         case .match:
             return
         case .mismatch(let location, let expected):
@@ -51,7 +53,7 @@ struct HostKeyVerifier {
                                message: "the host key of \(display) (\(key.type.rawValue) \(key.fingerprintSHA256)) is not in \(where_). Check the fingerprint with the host's administrator, then add it with: ssh-keyscan -p \(target.port) \(target.hostName) >> ~/.ssh/known_hosts, or connect once with --known-hosts-policy accept-new.")
             }
             do {
-                try KnownHosts.append(host: name, port: target.port, key: key, to: file, hashed: target.hashKnownHosts)
+                try KnownHosts.append(host: name, port: port, key: key, to: file, hashed: target.hashKnownHosts)
             } catch {
                 throw SSHError(.hostKeyUnknown, host: target.alias, operation: "record host key", path: file,
                                underlying: "\(error)", message: "could not add the new host key to \(file); check that the file and its directory are writable.")

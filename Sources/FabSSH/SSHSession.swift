@@ -40,24 +40,25 @@ public final class SSHSession: Sendable {
     private static func open(_ target: SSHTarget, via upstream: SSHSession?, secrets: @escaping SecretProvider) async throws -> SessionCore {
         let core = SessionCore(label: target.alias, keepaliveInterval: target.serverAliveInterval,
                                keepaliveCountMax: target.serverAliveCountMax)
-        let deadline = fab_monotonic_seconds() + target.connectTimeout
-        let socket: Int32
+        var tunnelSocket: Int32?
         if let upstream {
             do {
-                socket = try await upstream.core.perform { jump in
-                    try jump.openTunnel(host: target.hostName, port: target.port, deadline: deadline)
+                tunnelSocket = try await upstream.core.perform { jump in
+                    try jump.openTunnel(host: target.hostName, port: target.port,
+                                        deadline: fab_monotonic_seconds() + target.connectTimeout)
                 }
             } catch var error as SSHError {
                 error.host = target.alias
                 error.operation = "connect through \(upstream.target.alias)"
                 throw error
             }
-        } else {
-            socket = try await core.perform { _ in
-                try SocketConnector.connect(host: target.hostName, port: target.port, label: target.alias, deadline: deadline)
-            }
         }
-        try await core.perform { core in
+        // Connect, handshake, verify and log in in one block on the session's queue, with the
+        // deadline taken there: a busy cooperative pool between steps cannot eat the timeout.
+        try await core.perform { [tunnelSocket] core in
+            let deadline = fab_monotonic_seconds() + target.connectTimeout
+            let socket = try tunnelSocket ?? SocketConnector.connect(host: target.hostName, port: target.port,
+                                                                      label: target.alias, deadline: deadline)
             core.upstream = upstream
             do {
                 try core.start(socket: socket, deadline: deadline)

@@ -18,7 +18,7 @@ public final class SSHServer: @unchecked Sendable {
     public let knownHostsPath: String
     public let hostKeyPath: String
     public let logPath: String
-    private var process: SpawnedProcess?
+    private var process: ChildProcess?
 
     /// Options for the server's config.
     public struct Options: Sendable {
@@ -33,7 +33,7 @@ public final class SSHServer: @unchecked Sendable {
     }
 
     /// Starts sshd on `address` and a free port and waits until it answers.
-    /// - Throws: ``TestSupportError`` with sshd's log when it does not come up.
+    /// - Throws: ``TestEnvironmentError`` with sshd's log when it does not come up.
     public init(address: String = "127.0.0.1", user: TestUser? = nil, options: Options = Options()) throws {
         let user = try user ?? TestUser.standard()
         self.address = address
@@ -46,8 +46,8 @@ public final class SSHServer: @unchecked Sendable {
         logPath = "\(dir)/sshd.log"
         port = try FreePort.find(on: address)
 
-        try runChecked("/usr/bin/ssh-keygen", ["-q", "-t", options.hostKeyType, "-N", "", "-f", hostKeyPath])
-        try runChecked("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "fab-test", "-f", privateKeyPath])
+        _ = try TestShell.run("/usr/bin/ssh-keygen", ["-q", "-t", options.hostKeyType, "-N", "", "-f", hostKeyPath]).checked()
+        _ = try TestShell.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "fab-test", "-f", privateKeyPath]).checked()
         let publicKey = try String(contentsOfFile: privateKeyPath + ".pub", encoding: .utf8)
         try publicKey.write(toFile: "\(dir)/authorized_keys", atomically: true, encoding: .utf8)
         let hostPublic = try String(contentsOfFile: hostKeyPath + ".pub", encoding: .utf8)
@@ -80,7 +80,7 @@ public final class SSHServer: @unchecked Sendable {
         try (config.joined(separator: "\n") + "\n").write(toFile: "\(dir)/sshd_config", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
 
-        let process = try SpawnedProcess("/usr/sbin/sshd", ["-D", "-f", "\(dir)/sshd_config", "-E", logPath])
+        let process = try ChildProcess("/usr/sbin/sshd", ["-D", "-f", "\(dir)/sshd_config", "-E", logPath])
         self.process = process
         try waitUntilReady()
     }
@@ -145,12 +145,12 @@ public final class SSHServer: @unchecked Sendable {
             guard process?.isRunning == true else { break }
             usleep(20_000)
         }
-        throw TestSupportError("sshd on \(address):\(port) did not start; its log:\n\(log)")
+        throw TestEnvironmentError(.machineStartFailed, "sshd on \(address):\(port) did not start; its log:\n\(log)")
     }
 
     private static func readBanner(address: String, port: Int) throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestSupportError("socket failed") }
+        guard fd >= 0 else { throw TestEnvironmentError(.machineStartFailed, "socket failed") }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -161,39 +161,18 @@ public final class SSHServer: @unchecked Sendable {
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard rc == 0 else { throw TestSupportError("connect failed") }
+        guard rc == 0 else { throw TestEnvironmentError(.machineStartFailed, "connect failed") }
         var buffer = [UInt8](repeating: 0, count: 256)
         let n = read(fd, &buffer, buffer.count)
         return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : ""
     }
 }
 
-/// An error in test set-up, with what to look at.
-public struct TestSupportError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// Finds a free TCP port on a loopback address.
 public enum FreePort {
-    /// Binds port 0 and returns the port the kernel chose.
+    /// A port on `address` that nothing listens on now.
     public static func find(on address: String = "127.0.0.1") throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        inet_pton(AF_INET, address, &addr.sin_addr)
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw TestSupportError("cannot bind \(address): \(String(cString: strerror(errno)))") }
-        var bound = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: bound.sin_port))
+        try LocalSystem.freePort(on: address)
     }
 }
 
@@ -209,27 +188,3 @@ public enum TemporaryDirectory {
     }
 }
 
-/// Runs a program and throws with its output when it fails.
-@discardableResult
-func runChecked(_ executable: String, _ arguments: [String], input: String? = nil) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    let inputPipe = Pipe()
-    process.standardInput = input == nil ? FileHandle.nullDevice : inputPipe
-    try process.run()
-    if let input {
-        inputPipe.fileHandleForWriting.write(Data(input.utf8))
-        try? inputPipe.fileHandleForWriting.close()
-    }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
-    guard process.terminationStatus == 0 else {
-        throw TestSupportError("\(executable) \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(text)")
-    }
-    return text
-}

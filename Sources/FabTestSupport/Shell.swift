@@ -516,9 +516,9 @@ final class FileLock: Sendable {
 /// The child gets its own process group (so a timeout can stop its descendants too), default signal
 /// dispositions, an empty signal mask, and no descriptors but 0, 1 and 2.
 /// `Sendable`: the pid is immutable and the reaped status is behind a `Mutex`.
-final class ChildProcess: Sendable {
+public final class ChildProcess: Sendable {
     /// The child's process id (also its process group id).
-    let pid: pid_t
+    public let pid: pid_t
     private let reapedStatus = Mutex<Int32?>(nil)
 
     /// Starts `executable` (an absolute path).
@@ -588,8 +588,23 @@ final class ChildProcess: Sendable {
         }
     }
 
+    /// Starts a background program with stdin, stdout and stderr on /dev/null.
+    /// - Throws: ``TestEnvironmentError`` when it cannot be started.
+    public convenience init(_ executable: String, _ arguments: [String]) throws {
+        try self.init(executable: executable, arguments: arguments, environment: nil,
+                      standardInput: nil, standardOutput: nil, standardError: nil)
+    }
+
+    deinit { stop() }
+
     /// Whether the child is still running.
-    var isRunning: Bool { poll() == nil }
+    public var isRunning: Bool { poll() == nil }
+
+    /// Kills the child (SIGKILL) and reaps it; harmless when it has already exited.
+    public func stop() {
+        signal(SIGKILL)
+        _ = wait(timeout: .seconds(10))
+    }
 
     /// Waits for the child to exit, at most `timeout` (`nil`: forever); returns its status or `nil` on timeout.
     func wait(timeout: Duration?) -> Int32? {

@@ -16,14 +16,14 @@ public struct TestUser: Sendable {
     public static func named(_ name: String, password: String? = nil) throws -> TestUser {
         try lock.withLock {
             if getpwnam(name) == nil {
-                try runChecked("/usr/sbin/useradd", ["--create-home", "--shell", "/bin/bash", name])
+                _ = try TestShell.run("/usr/sbin/useradd", ["--create-home", "--shell", "/bin/bash", name]).checked()
             }
             if let password {
-                try runChecked("/usr/sbin/chpasswd", [], input: "\(name):\(password)\n")
+                _ = try TestShell.run("/usr/sbin/chpasswd", [], input: "\(name):\(password)\n").checked()
             } else {
-                try runChecked("/usr/sbin/usermod", ["-p", "*", name])
+                _ = try TestShell.run("/usr/sbin/usermod", ["-p", "*", name]).checked()
             }
-            guard let entry = getpwnam(name) else { throw TestSupportError("user \(name) was not created") }
+            guard let entry = getpwnam(name) else { throw TestEnvironmentError(.machineStartFailed, "useradd did not create the test user \(name).") }
             return TestUser(name: name, home: String(cString: entry.pointee.pw_dir))
         }
     }

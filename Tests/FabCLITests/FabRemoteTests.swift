@@ -65,7 +65,7 @@ struct FabRemoteTests {
         let server = try SSHServer()
         let config = fab.directory.appendingPathComponent("ssh_config").path
         let empty = fab.directory.appendingPathComponent("known_hosts").path
-        FileManager.default.createFile(atPath: empty, contents: nil)
+        _ = FileManager.default.createFile(atPath: empty, contents: nil)
         try server.sshConfigBlock(alias: "h9").replacingOccurrences(of: server.knownHostsPath, with: empty)
             .write(toFile: config, atomically: true, encoding: .utf8)
         let refused = try fab.run(["-F", config, "-H", "h9", "deploy"])

@@ -8,6 +8,6 @@ func sh(_ script: String) throws -> String {
 }
 
 /// Starts a local program in the background; it is killed when the returned value is released.
-func background(_ executable: String, _ arguments: [String]) throws -> SpawnedProcess {
-    try SpawnedProcess(executable, arguments)
+func background(_ executable: String, _ arguments: [String]) throws -> ChildProcess {
+    try ChildProcess(executable, arguments)
 }
