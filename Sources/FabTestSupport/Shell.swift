@@ -526,7 +526,7 @@ public final class ChildProcess: Sendable {
     ///   - environment: the environment; `nil` inherits this process's.
     ///   - standardInput: a descriptor to read from, or `nil` for /dev/null.
     ///   - standardOutput, standardError: descriptors to write to, or `nil` for /dev/null.
-    init(executable: String, arguments: [String], environment: [String: String]?,
+    public init(executable: String, arguments: [String], environment: [String: String]?,
          standardInput: Int32?, standardOutput: Int32?, standardError: Int32?) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -607,7 +607,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// Waits for the child to exit, at most `timeout` (`nil`: forever); returns its status or `nil` on timeout.
-    func wait(timeout: Duration?) -> Int32? {
+    public func wait(timeout: Duration?) -> Int32? {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         var pause: UInt32 = 500
         while true {
@@ -619,12 +619,12 @@ public final class ChildProcess: Sendable {
     }
 
     /// Sends `signal` to the child only.
-    func signal(_ signal: Int32) {
+    public func signal(_ signal: Int32) {
         if poll() == nil { kill(pid, signal) }
     }
 
     /// Sends `signal` to the child's whole process group.
-    func signalGroup(_ signal: Int32) {
+    public func signalGroup(_ signal: Int32) {
         kill(-pid, signal)
     }
 }

@@ -1,6 +1,9 @@
 import FabTestSupport
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `fab` binary driving real sshd hosts named through an ssh_config file.
 @Suite("fab on real hosts", .serialized)
@@ -44,6 +47,48 @@ struct FabRemoteTests {
         #expect(output.status == 0, "\(output.stderr)")
         #expect(output.stdout.contains("[h3] run: touch /tmp/fab-remote-h3"))
         #expect(!FileManager.default.fileExists(atPath: "/tmp/fab-remote-h3"))
+        _ = servers
+    }
+
+    @Test("--hide stdout keeps remote output off the screen but still shows what ran")
+    func hideOutput() throws {
+        let fab = try FabProcess(fixture: "remote")
+        defer { fab.remove() }
+        let (servers, config) = try Self.hosts(in: fab)
+        let output = try fab.run(["-F", config, "-H", "h1", "--hide", "stdout", "deploy"])
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(output.stdout.contains("[h1] run: echo deploying"))
+        #expect(!output.stdout.contains("out: deploying"))
+        _ = servers
+    }
+
+    @Test("Ctrl-C stops a running remote command, closes its channel and exits 130")
+    func interrupt() throws {
+        let fab = try FabProcess(fixture: "remote")
+        defer { fab.remove() }
+        let (servers, config) = try Self.hosts(in: fab)
+        // Compile first, so the interrupt lands while the remote command runs.
+        #expect(try fab.run(["-l"]).status == 0)
+        let log = fab.directory.appendingPathComponent("interrupt.log").path
+        let binary = try #require(FabProcess.binary)
+        let process = try ChildProcess(executable: "/bin/sh", arguments: ["-c",
+            "cd \(TestShell.quote(fab.directory.path)) && exec \(TestShell.quote(binary)) -F \(TestShell.quote(config)) -H h1 slow >\(TestShell.quote(log)) 2>&1"],
+            environment: ProcessInfo.processInfo.environment.merging(["XDG_CACHE_HOME": fab.cacheHome.path]) { $1 },
+            standardInput: nil, standardOutput: nil, standardError: nil)
+        var started = false
+        for _ in 0..<100 where !started {
+            usleep(100_000)
+            started = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("out: started")
+        }
+        #expect(started)
+        let interruptedAt = Date()
+        process.signal(SIGINT)
+        let status = process.wait(timeout: .seconds(10))
+        #expect(status == 130)
+        #expect(Date().timeIntervalSince(interruptedAt) < 3)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("interrupted"))
+        #expect(!text.contains("out: finished"))
         _ = servers
     }
 
