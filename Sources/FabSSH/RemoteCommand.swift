@@ -21,14 +21,20 @@ public struct ExecOptions: Sendable {
     public var timeout: Double?
     /// Bytes of each stream kept in the result; beyond it the earliest output is dropped and the tail kept.
     public var captureLimit: Int
+    /// When the command is interrupted (task cancelled) or times out, kill its remote process group,
+    /// not only close the channel (which a quiet command would outlive). The login shell reports
+    /// its pid on a marker line of stderr that never reaches the output; it must be a POSIX-style
+    /// shell (sh, bash, dash, zsh, ksh). With a PTY the terminal's hangup does this instead.
+    public var stopOnInterrupt: Bool
 
     public init(pty: Bool = false, environment: [String: String] = [:], stdin: [UInt8]? = nil,
-                timeout: Double? = nil, captureLimit: Int = 8 << 20) {
+                timeout: Double? = nil, captureLimit: Int = 8 << 20, stopOnInterrupt: Bool = true) {
         self.pty = pty
         self.environment = environment
         self.stdin = stdin
         self.timeout = timeout
         self.captureLimit = captureLimit
+        self.stopOnInterrupt = stopOnInterrupt
     }
 }
 
@@ -146,10 +152,30 @@ extension SessionCore {
                 throw error
             }
         }
+        var pidMarker = PIDMarker(expected: options.stopOnInterrupt && !options.pty)
+        let line = pidMarker.expected ? PIDMarker.prefix + command : command
         try call(operation, deadline: deadline, cancel: cancel) {
-            fab_libssh2_channel_exec(channel, command, UInt32(command.utf8.count))
+            fab_libssh2_channel_exec(channel, line, UInt32(line.utf8.count))
         }
+        do {
+            return try collect(channel, command: command, options: options, deadline: deadline, onLine: onLine,
+                               cancel: cancel, pidMarker: &pidMarker, operation: operation, channelOpen: &channelOpen)
+        } catch let error as SSHError where error.code == .cancelled || error.code == .timeout {
+            if let pid = pidMarker.pid { killRemoteGroup(pid) }
+            throw error
+        }
+    }
 
+    /// Kills the process group of an interrupted command, over a channel of its own.
+    private func killRemoteGroup(_ pid: Int) {
+        _ = try? execute("kill -TERM -- -\(pid) 2>/dev/null || kill -TERM \(pid) 2>/dev/null",
+                         options: ExecOptions(timeout: 5, stopOnInterrupt: false), onLine: nil, cancel: CancellationFlag())
+    }
+
+    /// Reads the command's output until it ends, feeding stdin, and returns its result.
+    private func collect(_ channel: OpaquePointer, command: String, options: ExecOptions, deadline: Double?,
+                         onLine: OutputLineHandler?, cancel: CancellationFlag, pidMarker: inout PIDMarker,
+                         operation: String, channelOpen: inout Bool) throws -> ExecResult {
         var stdout = TailBuffer(limit: options.captureLimit), stderr = TailBuffer(limit: options.captureLimit)
         var stdoutLines = OutputLineSplitter(), stderrLines = OutputLineSplitter()
         var input = options.stdin ?? []
@@ -172,8 +198,10 @@ extension SessionCore {
                             stdout.append(chunk)
                             for line in stdoutLines.feed(chunk) { onLine?(.stdout, line) }
                         } else {
-                            stderr.append(chunk)
-                            for line in stderrLines.feed(chunk) { onLine?(.stderr, line) }
+                            let rest = pidMarker.consume(chunk)
+                            guard !rest.isEmpty else { continue }
+                            stderr.append(rest)
+                            for line in stderrLines.feed(rest) { onLine?(.stderr, line) }
                         }
                     } else if n == 0 || Int32(n) == LIBSSH2_ERROR_EAGAIN {
                         break
@@ -227,5 +255,34 @@ extension SessionCore {
         return ExecResult(command: command, exitStatus: status, exitSignal: signal,
                           stdout: stdout.text, stderr: stderr.text,
                           stdoutByteCount: stdout.total, stderrByteCount: stderr.total)
+    }
+}
+
+/// The marker line through which the remote shell reports its pid at the start of stderr.
+struct PIDMarker {
+    /// Prepended to the command: prints RS (0x1E), the shell's pid and a newline on stderr.
+    static let prefix = "printf '\\036%d\\n' \"$$\" >&2; "
+    let expected: Bool
+    private(set) var pid: Int?
+    private var pending: [UInt8] = []
+    private var done: Bool
+
+    init(expected: Bool) {
+        self.expected = expected
+        done = !expected
+    }
+
+    /// Takes the marker off the front of the stderr stream; returns the bytes that are real output.
+    mutating func consume(_ chunk: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        guard !done else { return chunk }
+        pending += chunk
+        guard pending.first == 0x1E else {
+            done = true
+            return pending[...]
+        }
+        guard let newline = pending.firstIndex(of: UInt8(ascii: "\n")) else { return [] }
+        pid = Int(String(decoding: pending[1..<newline], as: UTF8.self))
+        done = true
+        return pending[(newline + 1)...]
     }
 }

@@ -89,6 +89,9 @@ struct FabRemoteTests {
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(text.contains("interrupted"))
         #expect(!text.contains("out: finished"))
+        // The remote command's process group was killed, not left to finish its sleep.
+        usleep(300_000)
+        #expect(try TestShell.run("/usr/bin/pgrep", ["-f", "sleep 3[0]; echo finished"]).status == 1)
         _ = servers
     }
 

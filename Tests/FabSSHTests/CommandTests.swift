@@ -100,23 +100,28 @@ struct CommandTests {
         let session = try await SSHSession.connect(to: server.target())
         let started = Date()
         let error = await #expect(throws: SSHError.self) {
-            _ = try await session.execute("sleep 30", options: ExecOptions(timeout: 1))
+            _ = try await session.execute("sleep 30.25; echo late", options: ExecOptions(timeout: 1))
         }
         #expect(error?.code == .timeout)
         #expect(Date().timeIntervalSince(started) < 5)
         #expect(try await session.execute("echo ok").stdout == "ok\n")
+        // The remote command was killed, not just abandoned.
+        #expect(try await session.execute("pgrep -f 'sleep 30[.]25'").exitStatus == 1)
     }
 
     @Test("cancelling the task interrupts the command")
     func cancellation() async throws {
         let session = try await SSHSession.connect(to: server.target())
-        let task = Task { try await session.execute("sleep 30") }
+        let task = Task { try await session.execute("sleep 30.5; echo late") }
         try await Task.sleep(for: .milliseconds(300))
         task.cancel()
         let started = Date()
         let error = await #expect(throws: SSHError.self) { _ = try await task.value }
         #expect(error?.code == .cancelled)
         #expect(Date().timeIntervalSince(started) < 3)
+        #expect(try await session.execute("pgrep -f 'sleep 30[.]5'").exitStatus == 1)
+        // Output that starts like the pid marker is still delivered whole.
+        #expect(try await session.execute("printf 'x\\n' >&2").stderr == "x\n")
     }
 
     @Test("50 sessions at once, and one slow host does not hold up the others")
