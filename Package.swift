@@ -51,6 +51,8 @@ let package = Package(
                           // Fabfile plugins resolve fab's API symbols from this executable when loaded.
                           linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic", "-Xlinker", "--no-gc-sections"])]),
         .executableTarget(name: "fab-bench", dependencies: ["FabCore", "FabTestSupport"], swiftSettings: swiftSettings),
+        // Starts clean build/repository machines on loopback for the demo and for trying fabfiles by hand.
+        .executableTarget(name: "fab-testbed", dependencies: ["FabTestSupport"], swiftSettings: swiftSettings),
 
         // Real sshd instances on loopback, temporary directories, clean machines for tests.
         .target(name: "FabTestSupport", dependencies: ["FabSSH"], swiftSettings: swiftSettings),

@@ -74,7 +74,7 @@ public final class Fab: Sendable {
                     continuation.resume(with: Result {
                         try LocalProcess.run(command, directory: settings.localDirectory, environment: settings.environment,
                                              stdin: stdin.map { Array($0.utf8) }, started: running.started) { stream, line in
-                            output.line("localhost", stream == .stdout ? .stdout : .stderr, line)
+                            output.line("localhost", stream == .stdout ? .stdout : .stderr, line, visible: settings.visible)
                         }
                     })
                 }
@@ -128,8 +128,9 @@ public final class Fab: Sendable {
             }
         }
         let options = ExecOptions(pty: pty, stdin: input, timeout: timeout ?? settings.commandTimeout)
+        let visible = settings.visible
         let printer: OutputLineHandler = { stream, text in
-            output.line(host, stream == .stdout ? .stdout : .stderr, text)
+            output.line(host, stream == .stdout ? .stdout : .stderr, text, visible: visible)
         }
         let executed = try await session.execute(line, options: options, onLine: quiet ? nil : printer)
         let result = CommandResult(host: host, command: command, executed: line, stdout: executed.stdout,

@@ -56,9 +56,11 @@ public final class OutputSink: Sendable {
         lock.withLock { writeError("Error: \(text)\n") }
     }
 
-    /// Prints one line for `host` unless its group is hidden here or in the current scope.
-    public func line(_ host: String, _ kind: Kind, _ text: String) {
-        guard !hidden.contains(kind.group), Settings.current.visible.contains(kind.group) || kind == .warning else { return }
+    /// Prints one line for `host` unless its group is hidden for the run or in `visible`.
+    /// - Parameter visible: the groups shown in the caller's scope; callers on other threads (a
+    ///   session's queue) pass the value they captured, since task-local scopes do not reach there.
+    public func line(_ host: String, _ kind: Kind, _ text: String, visible: OutputGroups = Settings.current.visible) {
+        guard !hidden.contains(kind.group), visible.contains(kind.group) || kind == .warning else { return }
         let label: String
         switch kind {
         case .running: label = ""

@@ -85,6 +85,18 @@ struct OperationsTests {
         #expect(try await !fab.exists("PWNED"))
     }
 
+    @Test("hide(.stdout) keeps a scope's command output off the screen, for remote and local commands")
+    func hiding() async throws {
+        let result = try await fab.hide(.stdout) {
+            try await fab.run("echo secret-remote-line")
+        }
+        _ = try await fab.hide([.stdout, .running]) { try await fab.local("echo secret-local-line") }
+        #expect(result.stdout == "secret-remote-line\n")
+        #expect(!output.value.contains("out: secret-remote-line"))
+        #expect(!output.value.contains("secret-local-line"))
+        #expect(output.value.contains("[web1] run: echo secret-remote-line"))
+    }
+
     @Test("local runs in lcd with the scope's environment, captured and streamed")
     func local() async throws {
         let directory = try TemporaryDirectory.make(prefix: "fab-lcd")

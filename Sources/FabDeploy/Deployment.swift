@@ -1,0 +1,642 @@
+import FabArchive
+import FabCore
+import Foundation
+
+/// The deploy kit: builds a Python app with its whole virtualenv into a Debian package on a build
+/// host, fetches it back, publishes it to an apt repository, and installs, upgrades or rolls it back
+/// on servers — dh-virtualenv's job, driven from a fabfile.
+///
+/// ```swift
+/// func deb(_ fab: Fab, branch: String? = nil) async throws {
+///     let deploy = try await Deployment(fab, app: "whois", buildDeps: ["libpq-dev"], runDeps: ["libpq5"])
+///     try await deploy.prepareApp(branch: branch)
+///     try await deploy.buildDeb()
+/// }
+/// func push(_ fab: Fab) async throws { try await Deployment(fab, app: "whois").pushToRepo() }
+/// ```
+///
+/// Conventions are ``Settings`` with defaults. Nothing on the build host runs as root except apt-get;
+/// the package's files are owned by root (`dpkg-deb --root-owner-group`), so the service user cannot
+/// modify its own code, and the maintainer scripts create what the service must write (logs, run
+/// directory) with its user. A failed build leaves the repository untouched; bad input fails before
+/// anything changes on a server.
+public struct Deployment: Sendable {
+    /// Where and how to build and publish; every field has a default.
+    public struct Settings: Sendable {
+        /// Prepended to the app's name to make the package name: `vrmd-` makes `vrmd-whois`.
+        public var packagePrefix = "vrmd-"
+        /// Where the package installs the app (the virtualenv in `venv/`, the code in `app/`);
+        /// nil for `/vrmd/APP`.
+        public var installRoot: String?
+        /// The interpreter on the build host that makes the virtualenv. `/usr/bin/python3.11` makes
+        /// the package depend on `python3.11`.
+        public var python = "/usr/bin/python3.11"
+        /// The build host's name (an ssh_config alias).
+        public var buildHost = "buildvm"
+        /// The repository host's name (an ssh_config alias).
+        public var repositoryHost = "repo"
+        /// Where built packages are fetched to: nil for the project's `debian/` folder (its
+        /// `.gitignore` keeps `*.deb` out of git). `FAB_ARTIFACT_DIR` in the environment overrides it.
+        public var artifactDirectory: String?
+        /// How packages are published.
+        public var repository: Repository = .reprepro(base: "/srv/apt", codename: "fab")
+        /// The `Maintainer` field.
+        public var maintainer = "vrmd operations <ops@vrmd.example>"
+        /// The description's first line; nil for "APP (built by fab)".
+        public var synopsis: String?
+        public var section = "misc"
+        public var priority = "optional"
+        /// pip's index (`--index-url`), nil for pip's configuration.
+        public var indexURL: String?
+        /// More indexes (`--extra-index-url`), such as a private one.
+        public var extraIndexURLs: [String] = []
+        /// pip's cache on the build host, relative to the login user's home: it survives builds, so a
+        /// second build downloads and compiles nothing that did not change.
+        public var pipCacheDirectory = ".cache/fab-pip"
+        /// Where builds happen on the build host, relative to the login user's home.
+        public var buildDirectory = "fab-builds"
+        /// Upgrade pip (and install wheel) in the new virtualenv before the requirements.
+        public var upgradePip = true
+        /// Files and directories left out of the package (shell patterns matched against each path component).
+        public var excludes = [".git", "*.bak", "*.orig", ".gitignore", "fabfile.swift", "__pycache__", "*.pyc", "*.deb", "VERSION"]
+        /// The project's version file (one version a line, relative to the project): when it exists it
+        /// sets the version, and ``Deployment/bumpVersionFile()`` increments it.
+        public var versionFile = "VERSION"
+        /// Run lintian (locally when installed, else skipped with a warning) and fail on errors.
+        public var lintian = true
+        /// Keep the build directory on the build host after a successful build.
+        public var keepBuildDirectory = false
+
+        public init() {}
+    }
+
+    /// How packages reach the apt repository.
+    public enum Repository: Sendable, Equatable {
+        /// A reprepro repository at `base` on the repository host; each pushed .deb is also kept in
+        /// `base/archive/PACKAGE/`, so older versions can be re-published (``Deployment/rollbackRepository(to:)``).
+        case reprepro(base: String, codename: String)
+        /// An incoming directory that another tool processes.
+        case incoming(directory: String)
+    }
+
+    public let fab: Fab
+    /// The app's short name (`whois`).
+    public let app: String
+    public let settings: Settings
+    /// Debian packages the build needs (headers, tools), besides the kit's own.
+    public let buildDeps: [String]
+    /// Debian packages the app needs at run time, for `Depends`.
+    public let runDeps: [String]
+    /// The app's project directory (holding requirements.txt, debian/, etc/).
+    public let projectDirectory: String
+
+    /// `PREFIX` + app: the Debian package name.
+    public var packageName: String { settings.packagePrefix + app }
+    /// The install root on servers.
+    public var installRoot: String { settings.installRoot ?? "/vrmd/\(app)" }
+    /// Where built packages are fetched to.
+    public var artifactDirectory: String {
+        if let value = ProcessInfo.processInfo.environment["FAB_ARTIFACT_DIR"], !value.isEmpty { return value }
+        return settings.artifactDirectory.map { Self.absolute($0, base: projectDirectory) } ?? projectDirectory + "/debian"
+    }
+
+    private static let built = StateKey<String>("fab-deploy.built-deb")
+    private static let prepared = StateKey<PreparedBuild>("fab-deploy.prepared")
+
+    /// A deployment of `app` for the task's `fab`.
+    /// - Parameters:
+    ///   - projectDirectory: the app's directory; by default the directory of the fabfile that calls this.
+    ///   - configure: changes to the default ``Settings``.
+    /// - Throws: ``FabError`` `.invalidArgument` for a name, path or setting that cannot work, before
+    ///   anything runs anywhere.
+    public init(_ fab: Fab, app: String, buildDeps: [String] = [], runDeps: [String] = [],
+                projectDirectory: String? = nil, fabfile: String = #filePath,
+                configure: (inout Settings) -> Void = { _ in }) async throws {
+        var settings = Settings()
+        configure(&settings)
+        self.fab = fab
+        self.app = app
+        self.settings = settings
+        self.buildDeps = buildDeps
+        self.runDeps = runDeps
+        let directory = projectDirectory.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) }
+            ?? (fabfile as NSString).deletingLastPathComponent
+        self.projectDirectory = directory
+        do {
+            try ControlFileBuilder.validatePackageName(settings.packagePrefix + app)
+            for dependency in buildDeps + runDeps { _ = try DeploymentCommands.mergeDepends(run: [dependency], shlibs: [], pythonVersion: nil) }
+        } catch {
+            throw FabError(.invalidArgument, "\(error)")
+        }
+        guard installRoot.hasPrefix("/"), installRoot != "/", !installRoot.contains(where: \.isWhitespace) else {
+            throw FabError(.invalidArgument, "the install root '\(installRoot)' must be an absolute path other than / without spaces.")
+        }
+        guard settings.python.hasPrefix("/") else {
+            throw FabError(.invalidArgument, "the build interpreter '\(settings.python)' must be an absolute path such as /usr/bin/python3.11.")
+        }
+    }
+
+    // MARK: - Output
+
+    func say(_ host: String, _ text: String) { fab.runtime.output.line(host, .status, text) }
+    func warn(_ host: String, _ text: String) { fab.runtime.output.line(host, .warning, text) }
+
+    // MARK: - Version file
+
+    /// The version in the project's version file, or nil when there is none.
+    /// - Throws: ``FabError`` when it holds no valid Debian version.
+    public func versionFromFile() throws -> String? {
+        let path = projectDirectory + "/" + settings.versionFile
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        do { _ = try DebianVersion(value) } catch {
+            throw FabError(.invalidArgument, "\(path): \(error.description)")
+        }
+        return value
+    }
+
+    /// Increments the build number in the project's version file (creating it with 1), and returns the new version.
+    /// - Throws: ``FabError`` when the file holds no version whose leading number can be incremented.
+    @discardableResult
+    public func bumpVersionFile() throws -> String {
+        let path = projectDirectory + "/" + settings.versionFile
+        let current = try versionFromFile()
+        let next: Int
+        do { next = try DebianVersion.nextBuildNumber(from: current.map { [$0] } ?? []) } catch {
+            throw FabError(.invalidArgument, "\(path): \(error.description)")
+        }
+        do { try "\(next)\n".write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw FabError(.localFile, "cannot write \(path): \(error.localizedDescription)")
+        }
+        say("localhost", "\(settings.versionFile): \(current ?? "none") -> \(next)")
+        return String(next)
+    }
+
+    // MARK: - Build
+
+    /// What ``prepareApp(branch:version:)`` decided, for ``buildDeb()``.
+    struct PreparedBuild: Sendable {
+        var source: DeploymentSource
+        var version: String
+        var home: String
+        var buildDirectory: String
+        var tarball: String
+    }
+
+    /// Checks the input, resolves the branch and version, installs the build dependencies on the build
+    /// host and sends it the committed tree of the project on `branch`.
+    /// - Parameters:
+    ///   - branch: the branch to build; nil for the checked-out one.
+    ///   - version: an explicit version; nil for the version file, else the highest version the build
+    ///     host's apt and the repository know, plus one.
+    /// - Throws: ``FabError`` for bad input (before anything runs remotely), ``CommandFailure`` when a step fails.
+    public func prepareApp(branch: String? = nil, version: String? = nil) async throws {
+        let source = try DeploymentSource.resolve(projectDirectory: projectDirectory, branch: branch)
+        for path in source.uncommittedChanges() {
+            warn("localhost", "not committed, so not built: \(path)")
+        }
+        if let version {
+            do { _ = try DebianVersion(version) } catch { throw FabError(.invalidArgument, error.description) }
+        }
+        let fileVersion = try versionFromFile()
+        let tarball = NSTemporaryDirectory() + "fab-source-\(UUID().uuidString.prefix(8)).tar"
+        defer { try? FileManager.default.removeItem(atPath: tarball) }
+        let files = try source.writeTar(to: tarball, excluding: [".git"])
+        say("localhost", "source: \(source.prefix.isEmpty ? "." : source.prefix) on \(source.branch) at \(source.shortCommit), \(files) files")
+
+        let build = fab.on(settings.buildHost)
+        let home = try await build.hide([.running, .stdout]) { try await build.run("printf '%s' \"$HOME\"").output }
+        guard home.hasPrefix("/") else { throw FabError(.aborted, "[\(settings.buildHost)] the login user's home '\(home)' is not an absolute path.") }
+        try await installBuildDependencies(on: build)
+
+        let chosen: String
+        if let version {
+            chosen = version
+        } else if let fileVersion {
+            chosen = fileVersion
+        } else {
+            chosen = try await nextVersion(build: build)
+        }
+        try await refuseExisting(version: chosen)
+        say(settings.buildHost, "version \(chosen)")
+
+        let stamp = Self.timestamp()
+        let directory = "\(home)/\(settings.buildDirectory)/\(app)/\(stamp)-\(source.shortCommit)"
+        let remoteTar = directory + "/source.tar"
+        try await build.run("mkdir -p \(build.quote(directory + "/src")) && chmod 700 \(build.quote(directory))")
+        try await build.put(tarball, remoteTar, mode: 0o600)
+        try await build.run("tar -x -f \(build.quote(remoteTar)) -C \(build.quote(directory + "/src")) && rm -f \(build.quote(remoteTar))")
+        fab.state[Self.prepared] = PreparedBuild(source: source, version: chosen, home: home, buildDirectory: directory, tarball: remoteTar)
+    }
+
+    /// Installs the build dependencies and the kit's tools with apt-get (the only step run with sudo).
+    func installBuildDependencies(on build: Fab) async throws {
+        let packages = DeploymentCommands.kitPackages(python: settings.python, needsGit: false) + buildDeps
+        let started = ContinuousClock.now
+        try await build.hide(.stdout) {
+            try await build.sudo(DeploymentCommands.aptUpdate())
+            try await build.sudo(DeploymentCommands.aptInstall(packages))
+        }
+        say(settings.buildHost, "build dependencies ready in \(Self.seconds(since: started))")
+    }
+
+    /// The highest version the build host's apt, the repository and its archive know, plus one.
+    func nextVersion(build: Fab) async throws -> String {
+        var known: [String] = []
+        let show = try await build.hide([.running, .stdout, .stderr]) {
+            try await build.run(DeploymentCommands.aptCacheShow(packageName), warnOnly: true)
+        }
+        if show.succeeded { known += try DeploymentCommands.versions(fromAptCacheShow: show.stdout) }
+        known += try await repositoryVersions(quietly: true)
+        do {
+            let next = try DebianVersion.nextBuildNumber(from: known)
+            say(settings.buildHost, "known versions of \(packageName): \(known.isEmpty ? "none" : known.joined(separator: ", ")); next build number \(next)")
+            return String(next)
+        } catch {
+            throw FabError(.invalidArgument, "\(error.description) Give an explicit version instead.")
+        }
+    }
+
+    /// Every version the repository host publishes or keeps in its archive; with `quietly`, an
+    /// unreachable repository host gives none (with a warning) instead of an error.
+    func repositoryVersions(quietly: Bool) async throws -> [String] {
+        guard case let .reprepro(base, codename) = settings.repository else { return [] }
+        let repo = fab.on(settings.repositoryHost)
+        if quietly && fab.state[Self.repositoryUnreachable] == true { return [] }
+        do {
+            return try await repo.hide([.running, .stdout]) {
+                let listed = try await repo.run(DeploymentCommands.repreproList(base: base, codename: codename, package: packageName))
+                let archived = try await repo.run(DeploymentCommands.listArchive(directory: base + "/archive/" + packageName, package: packageName))
+                return DeploymentCommands.versions(fromRepreproList: listed.stdout)
+                    + DeploymentCommands.versions(fromArchiveListing: archived.stdout, package: packageName)
+            }
+        } catch where quietly {
+            warn(settings.repositoryHost, "cannot read the repository's versions (\(error)); counting only what the build host's apt knows.")
+            fab.state[Self.repositoryUnreachable] = true
+            return []
+        }
+    }
+
+    /// Fails when the repository already has `version` (published or archived).
+    func refuseExisting(version: String) async throws {
+        let existing = try await repositoryVersions(quietly: true)
+        let wanted = try DebianVersion(version)
+        if existing.contains(where: { (try? DebianVersion($0)) == wanted }) {
+            throw FabError(.invalidArgument, "\(packageName) \(version) is already in the repository on \(settings.repositoryHost); build another version (bump the version file or give version=...).")
+        }
+    }
+
+    /// Builds the virtualenv and the package on the build host, fetches the .deb into
+    /// ``artifactDirectory``, checks its SHA-256, reads it back and runs lintian.
+    /// - Returns: the local path of the .deb.
+    /// - Throws: ``FabError`` when ``prepareApp(branch:version:)`` did not run; ``RelocationError``
+    ///   when files still name the build path; ``CommandFailure`` when a step fails.
+    @discardableResult
+    public func buildDeb() async throws -> String {
+        guard let prepared = fab.state[Self.prepared] else {
+            throw FabError(.invalidArgument, "buildDeb() needs prepareApp() first, in the same task or run.")
+        }
+        let build = fab.on(settings.buildHost)
+        let q = build.quote
+        let dir = prepared.buildDirectory
+        let src = dir + "/src"
+        let staging = dir + "/pkg"
+        let root = staging + installRoot
+        let venv = root + "/venv"
+        let appDir = root + "/app"
+        let cache = prepared.home + "/" + settings.pipCacheDirectory
+        let python = settings.python
+        var started = ContinuousClock.now
+
+        // The code: the project's files without debian/ (maintainer scripts) and etc/ (installed under /etc).
+        let excluded = settings.excludes.map { "--exclude=\(q($0))" }.joined(separator: " ")
+        try await build.run("mkdir -p \(q(appDir)) \(q(cache)) && tar -C \(q(src)) \(excluded) --exclude=./debian --exclude=./etc -cf - . | tar -C \(q(appDir)) -xf -")
+        try await build.run("if [ -d \(q(src + "/etc")) ]; then mkdir -p \(q(staging + "/etc")) && cp -R \(q(src + "/etc/.")) \(q(staging + "/etc/")); fi")
+
+        // The virtualenv, with the persistent pip cache.
+        let pythonVersion = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.pythonVersion(python)).output }
+        try await build.run(DeploymentCommands.createVirtualenv(python: python, venv: venv))
+        if settings.upgradePip {
+            try await build.run(DeploymentCommands.pipInstall(venv: venv, arguments: ["--upgrade", "pip", "wheel"], cacheDirectory: cache,
+                                                              indexURL: settings.indexURL, extraIndexURLs: settings.extraIndexURLs))
+        }
+        var pipArguments: [String] = []
+        if try await build.exists(appDir + "/requirements.txt") { pipArguments += ["-r", appDir + "/requirements.txt"] }
+        let hasProject = try await build.exists(appDir + "/pyproject.toml")
+        let hasSetup = try await build.exists(appDir + "/setup.py")
+        if hasProject || hasSetup { pipArguments.append(appDir) }
+        if !pipArguments.isEmpty {
+            try await build.run(DeploymentCommands.pipInstall(venv: venv, arguments: pipArguments, cacheDirectory: cache,
+                                                              indexURL: settings.indexURL, extraIndexURLs: settings.extraIndexURLs))
+        }
+        // What building the app in place leaves behind.
+        try await build.run("cd \(q(appDir)) && rm -rf build *.egg-info && find . -name __pycache__ -prune -exec rm -rf {} +")
+        say(settings.buildHost, "virtualenv ready in \(Self.seconds(since: started)) (Python \(pythonVersion))")
+
+        // Relocation and audit.
+        started = ContinuousClock.now
+        let relocation = try Relocation(buildRoot: root, finalRoot: installRoot, python: python)
+        let relocated = try await build.hide([.stdout]) {
+            try await build.run(relocation.command, warnOnly: true, stdin: relocation.script)
+        }
+        let report = try relocation.report(exitStatus: relocated.exitStatus, standardOutput: relocated.stdout, standardError: relocated.stderr)
+        say(settings.buildHost, "relocation: \(report.totalRewritten) files rewritten, \(report.elfSearchPathsFixed) ELF search paths fixed, \(report.elfStripped) stripped, \(report.bytecodeCompiled) byte-code files compiled; audit passed (\(report.filesScanned) files scanned) in \(Self.seconds(since: started))")
+        fab.state[Self.auditKey] = report.filesScanned
+
+        // Native code: architecture and shared-library dependencies.
+        let elfOutput = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.listELFFiles(under: staging, python: python)).stdout }
+        let elfFiles = elfOutput.split(whereSeparator: \.isNewline).map(String.init)
+        var architecture = "all"
+        var shlibs: [String] = []
+        if !elfFiles.isEmpty {
+            architecture = try await build.hide([.running, .stdout]) { try await build.run("dpkg --print-architecture").output }
+            let libraryDirectories = Array(Set(elfFiles.filter { $0.contains(".so") }.map { ($0 as NSString).deletingLastPathComponent })).sorted()
+            let output = try await build.hide([.running, .stdout]) {
+                try await build.run(DeploymentCommands.shlibdeps(files: elfFiles, libraryDirectories: libraryDirectories, workDirectory: dir + "/shlibdeps"))
+            }
+            shlibs = DeploymentCommands.shlibsDepends(fromShlibdepsOutput: output.stdout)
+            say(settings.buildHost, "\(elfFiles.count) ELF files; dpkg-shlibdeps: \(shlibs.joined(separator: ", "))")
+        }
+
+        // Files Debian expects: units where packages put them, documentation, lintian overrides.
+        try await build.run(DeploymentCommands.moveSystemdUnits(stagingDirectory: staging))
+        let doc = staging + "/usr/share/doc/" + packageName
+        let top = installRoot.split(separator: "/").first.map(String.init) ?? app
+        let overrides = staging + "/usr/share/lintian/overrides"
+        try await build.hide(.running) {
+            try await build.run("mkdir -p \(q(overrides)) \(q(doc)) && cat > \(q(overrides + "/" + packageName))",
+                                stdin: DeploymentCommands.lintianOverrides(package: packageName, topLevelDirectory: top))
+            try await build.run("cat > \(q(doc + "/copyright"))", stdin: DeploymentCommands.copyright(package: packageName, app: app, maintainer: settings.maintainer))
+            try await build.run("gzip -9n > \(q(doc + "/changelog.gz"))",
+                                stdin: DeploymentCommands.changelog(package: packageName, version: prepared.version, branch: prepared.source.branch,
+                                                                    commit: prepared.source.shortCommit, maintainer: settings.maintainer, date: Date()))
+        }
+        if !elfFiles.isEmpty {
+            // What dh_strip does: the symbols the build left are no use on a server.
+            try await build.run(DeploymentCommands.strip(files: elfFiles))
+        }
+        try await build.run(DeploymentCommands.normalizeModes(stagingDirectory: staging))
+        let sizeOutput = try await build.hide([.running, .stdout]) {
+            try await build.run(ControlFileBuilder.installedSizeCommand(directory: staging)).stdout
+        }
+        try await build.run("mkdir -p \(q(staging + "/DEBIAN")) && for s in preinst postinst prerm postrm; do if [ -f \(q(src + "/debian"))/$s ]; then install -m 0755 \(q(src + "/debian"))/$s \(q(staging + "/DEBIAN"))/$s; fi; done")
+        let conffileOutput = try await build.hide([.running, .stdout]) {
+            try await build.run("cd \(q(staging)) && if [ -d etc ]; then find etc -type f | LC_ALL=C sort; fi").stdout
+        }
+        let conffiles = conffileOutput.split(whereSeparator: \.isNewline).map { "/" + $0 }
+        var control = ControlFileBuilder(package: packageName, version: prepared.version, architecture: architecture,
+                                         maintainer: settings.maintainer, synopsis: settings.synopsis ?? "\(app) (built by fab)")
+        control.installedSize = try ControlFileBuilder.installedSize(parsingFindOutput: sizeOutput)
+        control.runDepends = runDeps
+        control.shlibsDepends = shlibs
+        control.pythonVersion = pythonVersion
+        control.section = settings.section
+        control.priority = settings.priority
+        control.branch = prepared.source.branch
+        control.commit = prepared.source.shortCommit
+        let controlText = try control.build()
+        try await build.run(DeploymentCommands.md5sums(stagingDirectory: staging))
+        try await build.hide(.running) {
+            try await build.run("cat > \(q(staging + "/DEBIAN/control"))", stdin: controlText)
+            if !conffiles.isEmpty {
+                try await build.run("cat > \(q(staging + "/DEBIAN/conffiles"))", stdin: try ControlFileBuilder.conffiles(conffiles))
+            }
+        }
+
+        // The .deb.
+        started = ContinuousClock.now
+        let fileName = DeploymentCommands.debFileName(package: packageName, version: prepared.version, architecture: architecture)
+        let remoteDeb = dir + "/" + fileName
+        try await build.run(DeploymentCommands.buildDeb(stagingDirectory: staging, output: remoteDeb))
+        let remoteHash = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.sha256(remoteDeb)).output }
+        say(settings.buildHost, "built \(fileName) in \(Self.seconds(since: started))")
+
+        // Fetch, verify, inspect.
+        try FileManager.default.createDirectory(atPath: artifactDirectory, withIntermediateDirectories: true)
+        let local = try await build.get(remoteDeb, artifactDirectory + "/" + fileName)
+        let localHash = try FileDigest.sha256(path: local)
+        guard localHash == remoteHash else {
+            try? FileManager.default.removeItem(atPath: local)
+            throw FabError(.aborted, "the fetched \(fileName) has SHA-256 \(localHash) but the build host's copy has \(remoteHash); the transfer was corrupted, run the build again.")
+        }
+        try describe(local)
+        if settings.lintian { try await lint(local) }
+        if !settings.keepBuildDirectory {
+            try await build.run("rm -rf -- \(q(dir))")
+        }
+        fab.state[Self.built] = local
+        return local
+    }
+
+    static let repositoryUnreachable = StateKey<Bool>("fab-deploy.repository-unreachable")
+    static let auditKey = StateKey<Int>("fab-deploy.audit-files")
+
+    /// Prints what a .deb holds: its control fields, file count, size and Depends.
+    public func describe(_ path: String) throws {
+        let deb = try DebPackage(path: path)
+        let out = fab.runtime.output
+        out.plain("\n\(path)")
+        out.plain("  sha256 \(try FileDigest.sha256(path: path)), \(deb.fileSize) bytes, \(deb.fileCount) files, \(deb.totalDataSize) bytes unpacked")
+        for field in deb.control.fields { out.plain("  \(field.name): \(field.value.replacingOccurrences(of: "\n", with: "\n    "))") }
+        out.plain("  maintainer scripts: \(deb.maintainerScripts.joined(separator: ", ")); conffiles: \(deb.conffiles.count); md5sums: \(deb.hasMD5Sums ? "yes" : "no")\n")
+    }
+
+    /// Runs lintian on the .deb on this machine; fails on errors. Skipped, with a warning, where lintian is not installed.
+    func lint(_ path: String) async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/lintian") else {
+            warn("localhost", "lintian is not installed here (apt-get install lintian); the package was not checked.")
+            return
+        }
+        let result = try await fab.hide([.stdout, .stderr]) {
+            try await fab.local("lintian --fail-on error --no-tag-display-limit \(fab.quote(path))", warnOnly: true)
+        }
+        let lines = (result.stdout + result.stderr).split(whereSeparator: \.isNewline)
+        let errors = lines.filter { $0.hasPrefix("E: ") }
+        let warnings = lines.filter { $0.hasPrefix("W: ") }
+        for line in errors + warnings.prefix(15) { fab.runtime.output.plain("  lintian \(line)") }
+        if result.failed || !errors.isEmpty {
+            throw FabError(.aborted, "lintian found \(errors.count) error(s) in \((path as NSString).lastPathComponent); the repository was not touched.")
+        }
+        say("localhost", "lintian: no errors (\(warnings.count) warnings; non-standard-toplevel-dir for /\(installRoot.split(separator: "/").first ?? "") is overridden: the install root is a site convention outside the FHS)")
+        fab.state[Self.lintianKey] = "no errors, \(warnings.count) warnings"
+    }
+
+    static let lintianKey = StateKey<String>("fab-deploy.lintian")
+
+    // MARK: - Publish
+
+    /// The .deb to push: the one built in this run, else the highest version of the package in ``artifactDirectory``.
+    public func latestArtifact() throws -> String {
+        if let built = fab.state[Self.built] { return built }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: artifactDirectory)) ?? []
+        let candidates = names.compactMap { name -> (DebianVersion, String)? in
+            guard let version = DeploymentCommands.versions(fromArchiveListing: name, package: packageName).first,
+                  let parsed = try? DebianVersion(version) else { return nil }
+            return (parsed, artifactDirectory + "/" + name)
+        }
+        guard let best = candidates.max(by: { $0.0 < $1.0 }) else {
+            throw FabError(.invalidArgument, "no \(packageName)_*.deb in \(artifactDirectory); run the deb task first.")
+        }
+        return best.1
+    }
+
+    /// Publishes a .deb (by default ``latestArtifact()``) to the repository host, keeps a copy in its
+    /// archive for rollbacks, and checks that the repository now serves that version.
+    /// - Throws: ``FabError`` when the package is not this app's, the repository already has that
+    ///   version or a higher one (nothing is changed then), or the repository does not list it after including it.
+    public func pushToRepo(deb: String? = nil) async throws {
+        let path = try deb.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) } ?? latestArtifact()
+        let package = try DebPackage(path: path)
+        guard package.control.package == packageName, let version = package.control.version,
+              let architecture = package.control.architecture else {
+            throw FabError(.invalidArgument, "\(path) is not a \(packageName) package (it is \(package.control.package ?? "unnamed")).")
+        }
+        let hash = try FileDigest.sha256(path: path)
+        let repo = fab.on(settings.repositoryHost)
+        let q = repo.quote
+        let fileName = DeploymentCommands.debFileName(package: packageName, version: version, architecture: architecture)
+        switch settings.repository {
+        case let .incoming(directory):
+            try await repo.put(path, directory + "/" + fileName, mode: 0o644)
+            say(settings.repositoryHost, "\(fileName) is in \(directory)")
+        case let .reprepro(base, codename):
+            let current = try await currentVersion(base: base, codename: codename)
+            let archived = try await repositoryVersions(quietly: false)
+            let wanted = try DebianVersion(version)
+            if archived.contains(where: { (try? DebianVersion($0)) == wanted }) {
+                throw FabError(.invalidArgument, "the repository already has \(packageName) \(version); nothing was changed. Build a new version, or use rollback to publish an archived one again.")
+            }
+            if let current, let parsed = try? DebianVersion(current), parsed > wanted {
+                throw FabError(.invalidArgument, "the repository serves \(packageName) \(current), higher than \(version), and reprepro would skip \(version); nothing was changed. Use rollback to publish an older version.")
+            }
+            let archive = base + "/archive/" + packageName
+            let incoming = archive + "/.incoming-" + fileName
+            try await repo.run("mkdir -p \(q(archive))")
+            try await repo.put(path, incoming, mode: 0o644)
+            let remoteHash = try await repo.hide([.running, .stdout]) { try await repo.run(DeploymentCommands.sha256(incoming)).output }
+            guard remoteHash == hash else {
+                try await repo.run("rm -f \(q(incoming))")
+                throw FabError(.aborted, "the uploaded \(fileName) has SHA-256 \(remoteHash), not \(hash); the upload was corrupted, nothing was published.")
+            }
+            let included = try await repo.run(DeploymentCommands.repreproInclude(base: base, codename: codename, deb: incoming), warnOnly: true)
+            let landed = try await currentVersion(base: base, codename: codename)
+            guard included.succeeded, let landed, (try? DebianVersion(landed)) == wanted else {
+                try await repo.run("rm -f \(q(incoming))")
+                throw FabError(.aborted, "reprepro did not publish \(packageName) \(version) in \(codename) (it serves \(landed ?? "nothing")); \(included.stderr.split(whereSeparator: \.isNewline).suffix(3).joined(separator: " "))")
+            }
+            try await repo.run("mv -f \(q(incoming)) \(q(archive + "/" + fileName))")
+            say(settings.repositoryHost, "published \(packageName) \(landed) in \(codename); kept \(archive)/\(fileName) for rollbacks")
+        }
+    }
+
+    /// The version the reprepro distribution serves, or nil.
+    func currentVersion(base: String, codename: String) async throws -> String? {
+        let repo = fab.on(settings.repositoryHost)
+        let output = try await repo.hide([.running, .stdout]) {
+            try await repo.run(DeploymentCommands.repreproList(base: base, codename: codename, package: packageName)).stdout
+        }
+        return DeploymentCommands.versions(fromRepreproList: output).first
+    }
+
+    /// Publishes an archived older (or any archived) version again, replacing what the repository
+    /// serves, so servers can install it. Runs once per `fab` run however many hosts the task has.
+    /// - Throws: ``FabError`` when the archive has no such version (nothing is changed then).
+    public func rollbackRepository(to version: String) async throws {
+        guard case let .reprepro(base, codename) = settings.repository else {
+            throw FabError(.invalidArgument, "rollback needs a reprepro repository (settings.repository).")
+        }
+        let key = StateKey<Bool>("fab-deploy.rollback.\(version)")
+        _ = try await fab.state.value(for: key) {
+            let repo = fab.on(settings.repositoryHost)
+            let q = repo.quote
+            let wanted: DebianVersion
+            do { wanted = try DebianVersion(version) } catch let error as DebianVersionError { throw FabError(.invalidArgument, error.description) }
+            let archive = base + "/archive/" + packageName
+            let listing = try await repo.hide([.running, .stdout]) {
+                try await repo.run(DeploymentCommands.listArchive(directory: archive, package: packageName)).stdout
+            }
+            guard let name = listing.split(whereSeparator: \.isNewline).map(String.init).first(where: {
+                DeploymentCommands.versions(fromArchiveListing: $0, package: packageName).first.flatMap { try? DebianVersion($0) } == wanted
+            }) else {
+                let have = DeploymentCommands.versions(fromArchiveListing: listing, package: packageName)
+                throw FabError(.invalidArgument, "the repository's archive has no \(packageName) \(version) (it has: \(have.isEmpty ? "none" : have.joined(separator: ", "))); nothing was changed.")
+            }
+            if try await currentVersion(base: base, codename: codename).flatMap({ try? DebianVersion($0) }) != wanted {
+                try await repo.run(DeploymentCommands.repreproRemove(base: base, codename: codename, package: packageName))
+                try await repo.run(DeploymentCommands.repreproInclude(base: base, codename: codename, deb: archive + "/" + name))
+            }
+            let landed = try await currentVersion(base: base, codename: codename)
+            guard landed.flatMap({ try? DebianVersion($0) }) == wanted else {
+                throw FabError(.aborted, "reprepro serves \(landed ?? "nothing") after re-including \(name).")
+            }
+            _ = q
+            say(settings.repositoryHost, "repository now serves \(packageName) \(version)")
+            return true
+        }
+    }
+
+    // MARK: - Servers
+
+    /// Installs the package (a given version, or the newest) from the repository on the task's host.
+    /// - Parameters:
+    ///   - version: the version to install; nil for the newest apt knows.
+    ///   - sourcesLine: a `deb ...` line for the repository, written to `/etc/apt/sources.list.d/PACKAGE.list` first.
+    public func install(version: String? = nil, sourcesLine: String? = nil, allowDowngrade: Bool = false) async throws {
+        if let version {
+            do { _ = try DebianVersion(version) } catch { throw FabError(.invalidArgument, error.description) }
+        }
+        if let sourcesLine {
+            guard sourcesLine.hasPrefix("deb "), !sourcesLine.contains(where: \.isNewline) else {
+                throw FabError(.invalidArgument, "'\(sourcesLine)' is not a one-line 'deb ...' sources entry.")
+            }
+            try await fab.sudo("printf '%s\\n' \(fab.quote(sourcesLine)) > \(fab.quote("/etc/apt/sources.list.d/\(packageName).list"))")
+        }
+        try await fab.hide(.stdout) { try await fab.sudo(DeploymentCommands.aptUpdate()) }
+        let target = version.map { "\(packageName)=\($0)" } ?? packageName
+        try await fab.sudo(DeploymentCommands.aptInstall([target], allowDowngrades: allowDowngrade))
+        let installed = try await installedVersion()
+        say(fab.host ?? "localhost", "\(packageName) \(installed ?? "not installed") is installed")
+        if let version, installed.flatMap({ try? DebianVersion($0) }) != (try? DebianVersion(version)) {
+            throw FabError(.aborted, "[\(fab.host ?? "localhost")] \(packageName) \(installed ?? "nothing") is installed, not \(version).")
+        }
+    }
+
+    /// Upgrades the package on the task's host to the newest version the repository serves.
+    public func upgrade() async throws {
+        try await install()
+    }
+
+    /// Re-publishes `version` from the repository's archive and installs it (a downgrade) on the task's host.
+    public func rollback(to version: String) async throws {
+        try await rollbackRepository(to: version)
+        try await install(version: version, allowDowngrade: true)
+    }
+
+    /// The version of the package installed on the task's host, or nil.
+    public func installedVersion() async throws -> String? {
+        let result = try await fab.hide([.running, .stdout]) {
+            try await fab.run(DeploymentCommands.installedVersion(packageName), warnOnly: true)
+        }
+        return result.succeeded ? result.output : nil
+    }
+
+    // MARK: - Helpers
+
+    static func absolute(_ path: String, base: String) -> String {
+        path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
+    }
+
+    static func timestamp() -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return formatter.string(from: Date())
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> String {
+        let duration = ContinuousClock.now - start
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return String(format: "%.1f s", seconds)
+    }
+}

@@ -1,0 +1,247 @@
+import FabArchive
+import Foundation
+
+/// The shell commands and output parsers of ``Deployment``, as values.
+///
+/// Every function returns a command string with each interpolated value quoted (so a dry run can print
+/// it and tests can compare it), or parses a command's output. Nothing here touches a host.
+public enum DeploymentCommands {
+    /// apt-get's options for unattended runs: wait for a lock held by another apt, fail `update` when a
+    /// source fails (apt-get exits 0 otherwise).
+    static let aptOptions = "-o DPkg::Lock::Timeout=600 -o APT::Update::Error-Mode=any"
+
+    /// `apt-get update` that fails when any source fails. Run with sudo.
+    public static func aptUpdate() -> String {
+        "DEBIAN_FRONTEND=noninteractive apt-get \(aptOptions) -q update"
+    }
+
+    /// Non-interactive `apt-get install -y --no-install-recommends` of `packages` (`name` or
+    /// `name=version`). Run with sudo.
+    /// - Parameter allowDowngrades: pass `--allow-downgrades` (for a rollback to an older version).
+    public static func aptInstall(_ packages: [String], allowDowngrades: Bool = false) -> String {
+        var command = "DEBIAN_FRONTEND=noninteractive apt-get \(aptOptions) -q -y --no-install-recommends"
+        if allowDowngrades { command += " --allow-downgrades" }
+        command += " -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install"
+        return command + " " + packages.map(LocalShell.quote).joined(separator: " ")
+    }
+
+    /// The versions apt knows of `package` from every configured source, one paragraph each
+    /// (`apt-cache show`; exit status 100 when apt knows none). Parse with ``versions(fromAptCacheShow:)``.
+    public static func aptCacheShow(_ package: String) -> String {
+        "apt-cache show \(LocalShell.quote(package))"
+    }
+
+    /// The `Version` fields of `apt-cache show` output, in order, duplicates removed.
+    /// - Throws: an error of FabArchive's ``ControlParagraph`` when the output is not control data.
+    public static func versions(fromAptCacheShow output: String) throws -> [String] {
+        guard !output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return [] }
+        var seen = Set<String>()
+        return try ControlParagraph.parseAll(output).compactMap(\.version).filter { seen.insert($0).inserted }
+    }
+
+    /// The versions in `apt-cache madison` output (`package | version | source` lines), in order,
+    /// duplicates removed; lines that are not of that form are skipped.
+    public static func versions(fromAptCacheMadison output: String) -> [String] {
+        var seen = Set<String>()
+        return output.split(whereSeparator: \.isNewline).compactMap { line -> String? in
+            let columns = line.split(separator: "|", omittingEmptySubsequences: false)
+            guard columns.count >= 3 else { return nil }
+            let version = columns[1].trimmingCharacters(in: .whitespaces)
+            return version.isEmpty ? nil : version
+        }.filter { seen.insert($0).inserted }
+    }
+
+    /// `MAJOR.MINOR` of an interpreter: prints e.g. `3.11`.
+    public static func pythonVersion(_ python: String) -> String {
+        "\(LocalShell.quote(python)) -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'"
+    }
+
+    /// The Debian packages the build needs besides the project's build dependencies, for the
+    /// interpreter `python` of version `pythonVersion` (`/usr/bin/python3.11` needs `python3.11-venv`
+    /// and `python3.11-dev`; `/usr/bin/python3` needs `python3-venv` and `python3-dev`).
+    public static func kitPackages(python: String, needsGit: Bool) -> [String] {
+        let name = (python as NSString).lastPathComponent
+        let base = name.range(of: #"^python3(\.[0-9]+)?$"#, options: .regularExpression) != nil ? name : "python3"
+        var packages = [base, "\(base)-venv", "\(base)-dev", "gcc", "libc6-dev", "binutils", "patchelf", "dpkg-dev"]
+        if needsGit { packages.append("git") }
+        return packages
+    }
+
+    /// Creates a virtualenv with `python` at `venv` (an existing one is replaced).
+    public static func createVirtualenv(python: String, venv: String) -> String {
+        "rm -rf -- \(LocalShell.quote(venv)) && \(LocalShell.quote(python)) -m venv \(LocalShell.quote(venv))"
+    }
+
+    /// pip's options: the persistent cache, the index settings, no prompts or version check.
+    static func pipOptions(cacheDirectory: String, indexURL: String?, extraIndexURLs: [String]) -> String {
+        var options = ["--cache-dir", cacheDirectory, "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
+        if let indexURL { options += ["--index-url", indexURL] }
+        for url in extraIndexURLs { options += ["--extra-index-url", url] }
+        return options.map(LocalShell.quote).joined(separator: " ")
+    }
+
+    /// Installs into the virtualenv with its own pip: `arguments` are pip install's (requirement
+    /// files with `-r`, directories, names); each is quoted.
+    public static func pipInstall(venv: String, arguments: [String], cacheDirectory: String,
+                                  indexURL: String? = nil, extraIndexURLs: [String] = []) -> String {
+        "\(LocalShell.quote(venv + "/bin/python")) -m pip install -q "
+            + pipOptions(cacheDirectory: cacheDirectory, indexURL: indexURL, extraIndexURLs: extraIndexURLs)
+            + " " + arguments.map(LocalShell.quote).joined(separator: " ")
+    }
+
+    /// Lists the ELF files (not symlinks) under `directory`, one absolute path a line, with `python`.
+    public static func listELFFiles(under directory: String, python: String) -> String {
+        let program = "import os,sys\nfor top,dirs,files in os.walk(sys.argv[1]):\n for n in files:\n  p=os.path.join(top,n)\n  if os.path.islink(p): continue\n  try:\n   with open(p,'rb') as f:\n    if f.read(4)==b'\\x7fELF': print(p)\n  except OSError: pass\n"
+        return "\(LocalShell.quote(python)) -c \(LocalShell.quote(program)) \(LocalShell.quote(directory))"
+    }
+
+    /// dpkg-shlibdeps over `files`, run in `workDirectory` (which gets the fake `debian/control` that
+    /// dpkg-shlibdeps insists on). Prints `shlibs:Depends=...`; libraries found in `libraryDirectories`
+    /// (the package's own) are not looked up in the dpkg database.
+    public static func shlibdeps(files: [String], libraryDirectories: [String], workDirectory: String) -> String {
+        let control = "Source: fab-shlibdeps\\n\\nPackage: fab-shlibdeps\\nArchitecture: any\\n"
+        var command = "mkdir -p \(LocalShell.quote(workDirectory + "/debian")) && cd \(LocalShell.quote(workDirectory))"
+        command += " && printf '\(control)' > debian/control && dpkg-shlibdeps -O --ignore-missing-info --warnings=1"
+        for directory in libraryDirectories { command += " " + LocalShell.quote("-l" + directory) }
+        command += " -e " + files.map(LocalShell.quote).joined(separator: " -e ")
+        return command
+    }
+
+    /// The relations of dpkg-shlibdeps's `shlibs:Depends=` line (empty when there is none).
+    public static func shlibsDepends(fromShlibdepsOutput output: String) -> [String] {
+        guard let line = output.split(whereSeparator: \.isNewline).last(where: { $0.hasPrefix("shlibs:Depends=") }) else { return [] }
+        return line.dropFirst("shlibs:Depends=".count).split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// Writes `DEBIAN/md5sums` for every regular file of the staging tree (DEBIAN excluded).
+    public static func md5sums(stagingDirectory: String) -> String {
+        "cd \(LocalShell.quote(stagingDirectory)) && mkdir -p DEBIAN && find . -path ./DEBIAN -prune -o -type f -printf '%P\\0' | LC_ALL=C sort -z | xargs -0 -r md5sum > DEBIAN/md5sums"
+    }
+
+    /// Sets the modes dpkg and lintian expect: nothing group- or world-writable, directories 0755.
+    public static func normalizeModes(stagingDirectory: String) -> String {
+        "chmod -R u+rwX,go+rX,go-w -- \(LocalShell.quote(stagingDirectory))"
+    }
+
+    /// `dpkg-deb --build` with every file owned by root (no fakeroot, no root), gzip compression.
+    public static func buildDeb(stagingDirectory: String, output: String, compression: String = "gzip", level: Int = 6) -> String {
+        "dpkg-deb --root-owner-group -Z\(LocalShell.quote(compression)) -z\(level) --build \(LocalShell.quote(stagingDirectory)) \(LocalShell.quote(output))"
+    }
+
+    /// The SHA-256 of a file: prints the 64 hex digits only.
+    public static func sha256(_ path: String) -> String {
+        "sha256sum -- \(LocalShell.quote(path)) | cut -d' ' -f1"
+    }
+
+    /// `reprepro list` of one package in one distribution, printing `VERSION ARCHITECTURE` lines.
+    public static func repreproList(base: String, codename: String, package: String) -> String {
+        "reprepro -b \(LocalShell.quote(base)) --list-format '${version} ${architecture}\\n' list \(LocalShell.quote(codename)) \(LocalShell.quote(package))"
+    }
+
+    /// The distinct versions of ``repreproList(base:codename:package:)`` output.
+    public static func versions(fromRepreproList output: String) -> [String] {
+        var seen = Set<String>()
+        return output.split(whereSeparator: \.isNewline)
+            .compactMap { $0.split(separator: " ").first.map(String.init) }
+            .filter { seen.insert($0).inserted }
+    }
+
+    /// `reprepro includedeb`.
+    public static func repreproInclude(base: String, codename: String, deb: String) -> String {
+        "reprepro -b \(LocalShell.quote(base)) includedeb \(LocalShell.quote(codename)) \(LocalShell.quote(deb))"
+    }
+
+    /// `reprepro remove` of a package from a distribution.
+    public static func repreproRemove(base: String, codename: String, package: String) -> String {
+        "reprepro -b \(LocalShell.quote(base)) remove \(LocalShell.quote(codename)) \(LocalShell.quote(package))"
+    }
+
+    /// The installed version of `package` (`dpkg-query -W`); prints nothing and fails when it is not installed.
+    public static func installedVersion(_ package: String) -> String {
+        "dpkg-query -W -f '${db:Status-Abbrev} ${Version}\\n' \(LocalShell.quote(package)) 2>/dev/null | awk '$1 == \"ii\" { print $2 }' | grep ."
+    }
+
+    /// The versions of `package` kept in an archive directory (`PACKAGE_VERSION_ARCH.deb` names), one a line.
+    public static func listArchive(directory: String, package: String) -> String {
+        "cd \(LocalShell.quote(directory)) 2>/dev/null && ls -1 -- \(LocalShell.quote(package))_*.deb 2>/dev/null || true"
+    }
+
+    /// Versions from the file names of ``listArchive(directory:package:)`` output (URL-decoded `%3a` epochs).
+    public static func versions(fromArchiveListing output: String, package: String) -> [String] {
+        output.split(whereSeparator: \.isNewline).compactMap { line -> String? in
+            let name = String(line)
+            guard name.hasPrefix(package + "_"), name.hasSuffix(".deb") else { return nil }
+            let parts = name.dropFirst(package.count + 1).dropLast(4).split(separator: "_")
+            guard parts.count == 2 else { return nil }
+            return parts[0].replacingOccurrences(of: "%3a", with: ":")
+        }
+    }
+
+    /// The file name dpkg-deb and dpkg-name give a package: `PACKAGE_VERSION_ARCH.deb` (epoch without `:`).
+    public static func debFileName(package: String, version: String, architecture: String) -> String {
+        let shown = version.split(separator: ":", maxSplits: 1).last.map(String.init) ?? version
+        return "\(package)_\(shown)_\(architecture).deb"
+    }
+
+    /// Moves systemd units from `etc/systemd/system` (the administrator's place) to
+    /// `lib/systemd/system`, where packages install them.
+    public static func moveSystemdUnits(stagingDirectory: String) -> String {
+        let from = LocalShell.quote(stagingDirectory + "/etc/systemd/system")
+        let to = LocalShell.quote(stagingDirectory + "/lib/systemd/system")
+        return "if [ -d \(from) ]; then mkdir -p \(to) && find \(from) -maxdepth 1 -type f \\( -name '*.service' -o -name '*.socket' -o -name '*.timer' \\) -exec mv -t \(to) {} + && find \(LocalShell.quote(stagingDirectory + "/etc/systemd")) -depth -type d -empty -delete; fi"
+    }
+
+    /// Removes symbols from ELF files, as dh_strip does (`--strip-unneeded`, no `.comment`/`.note`).
+    public static func strip(files: [String]) -> String {
+        "strip --strip-unneeded --remove-section=.comment --remove-section=.note -- " + files.map(LocalShell.quote).joined(separator: " ")
+    }
+
+    /// A machine-readable `copyright` file for a package of a site's own app.
+    public static func copyright(package: String, app: String, maintainer: String) -> String {
+        """
+        Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+        Upstream-Name: \(package)
+        Comment: Built by fab's deploy kit: the app \(app) with its Python virtualenv. The
+         third-party packages in the virtualenv carry their own licences in their dist-info directories.
+
+        Files: *
+        Copyright: \(maintainer)
+        License: proprietary
+         Internal software; not for distribution.
+
+        """
+    }
+
+    /// A one-entry Debian changelog for the build (to be gzipped into `changelog.gz`).
+    public static func changelog(package: String, version: String, branch: String, commit: String, maintainer: String, date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        return "\(package) (\(version)) unstable; urgency=medium\n\n  * Automated build. Branch: \(branch) Commit: \(commit)\n\n -- \(maintainer)  \(formatter.string(from: date))\n"
+    }
+
+    /// The lintian override line for a top-level directory outside the FHS (`/vrmd`).
+    public static func lintianOverrides(package: String, topLevelDirectory: String) -> String {
+        // /TOP is the site's install root, outside the FHS by design. The virtualenv ships byte-code
+        // compiled for its final path (the service user cannot write there to compile it), and
+        // third-party files (pydoctor templates) that lintian mistakes for web pages.
+        "\(package): non-standard-toplevel-dir [\(topLevelDirectory)/]\n"
+            + "\(package): file-in-unusual-dir [\(topLevelDirectory)/*]\n"
+            + "\(package): package-installs-python-pycache-dir [\(topLevelDirectory)/*]\n"
+            + "\(package): privacy-breach-google-adsense *\n"
+    }
+
+    /// Merges dependency lists the way the package's `Depends` gets them: explicit run dependencies,
+    /// then the shared-library ones, then the interpreter; duplicates and weaker relations dropped.
+    /// - Throws: ``ControlFileError`` for a relation that does not parse.
+    public static func mergeDepends(run: [String], shlibs: [String], pythonVersion: String?) throws -> [String] {
+        var builder = ControlFileBuilder(package: "fab-merge", version: "1", architecture: "all",
+                                         maintainer: "fab <fab@example.com>", synopsis: "merge")
+        builder.runDepends = run
+        builder.shlibsDepends = shlibs
+        builder.pythonVersion = pythonVersion
+        return try builder.mergedDepends()
+    }
+}

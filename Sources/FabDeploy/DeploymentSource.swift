@@ -1,0 +1,188 @@
+import FabArchive
+import FabCore
+import Foundation
+
+/// The committed tree of a project directory on one branch, read from the local git repository.
+///
+/// Only what is committed goes into a build: the tree of `BRANCH:path/to/project` (`git ls-tree -r`),
+/// its blobs read with one `git cat-file --batch`, written as a tar with libarchive (``TarWriter``).
+/// Uncommitted changes are not part of it (``uncommittedChanges`` lists them for a warning).
+public struct DeploymentSource: Sendable {
+    /// The repository's top directory.
+    public let repositoryRoot: String
+    /// The project's directory relative to ``repositoryRoot`` (empty for the top), without a trailing `/`.
+    public let prefix: String
+    /// The branch (or other ref) the tree comes from.
+    public let branch: String
+    /// The full commit hash.
+    public let commit: String
+    /// The abbreviated commit hash (7 digits).
+    public var shortCommit: String { String(commit.prefix(7)) }
+
+    /// One entry of the tree.
+    public struct Entry: Sendable, Equatable {
+        /// The path relative to the project directory.
+        public var path: String
+        /// `100644`, `100755` or `120000` (symlink).
+        public var mode: String
+        public var object: String
+    }
+
+    /// Resolves the project's repository, branch and commit.
+    /// - Parameters:
+    ///   - projectDirectory: A directory inside a git work tree.
+    ///   - branch: A branch or other ref; nil for the checked-out branch.
+    /// - Throws: ``FabError`` `.invalidArgument` when the directory is not in a git repository, the branch
+    ///   does not exist, or the project directory is not committed on it.
+    public static func resolve(projectDirectory: String, branch: String?) throws -> DeploymentSource {
+        let top = try git(["rev-parse", "--show-toplevel"], in: projectDirectory,
+                          failure: "\(projectDirectory) is not inside a git work tree; the kit builds committed code only (git init and commit it)")
+        let prefix = try git(["rev-parse", "--show-prefix"], in: projectDirectory, failure: "cannot read the project's place in the repository")
+        var ref = branch ?? ""
+        if ref.isEmpty {
+            ref = (try? git(["symbolic-ref", "--short", "-q", "HEAD"], in: projectDirectory, failure: "")) ?? "HEAD"
+        }
+        if ref.hasPrefix("-") || ref.contains(where: { $0.isWhitespace || $0 == ":" }) {
+            throw FabError(.invalidArgument, "'\(ref)' is not a usable branch name.")
+        }
+        let commit = try git(["rev-parse", "--verify", "-q", ref + "^{commit}"], in: projectDirectory,
+                             failure: "the branch '\(ref)' does not exist in \(top); give an existing branch (git branch -a lists them)")
+        var trimmed = prefix
+        while trimmed.hasSuffix("/") { trimmed.removeLast() }
+        let source = DeploymentSource(repositoryRoot: top, prefix: trimmed, branch: ref, commit: commit)
+        if try source.entries().isEmpty {
+            throw FabError(.invalidArgument, "\(trimmed.isEmpty ? "the repository" : trimmed) has no committed files on \(ref) (\(source.shortCommit)); commit the project first.")
+        }
+        return source
+    }
+
+    /// The files of the committed tree, excluding paths any component of which matches one of
+    /// `excludes` (shell patterns such as `.git`, `*.bak`); submodules are skipped.
+    public func entries(excluding excludes: [String] = []) throws -> [Entry] {
+        let treeish = prefix.isEmpty ? commit : "\(commit):\(prefix)"
+        let listing = try Self.gitData(["ls-tree", "-r", "-z", "--full-tree", treeish], in: repositoryRoot)
+        var entries: [Entry] = []
+        for record in listing.split(separator: 0) {
+            guard let text = String(bytes: record, encoding: .utf8), let tab = text.firstIndex(of: "\t") else { continue }
+            let fields = text[..<tab].split(separator: " ")
+            guard fields.count == 3, fields[1] == "blob" else { continue }
+            let path = String(text[text.index(after: tab)...])
+            if Self.isExcluded(path, excludes) { continue }
+            entries.append(Entry(path: path, mode: String(fields[0]), object: String(fields[2])))
+        }
+        return entries
+    }
+
+    /// Whether a component of `path` matches one of the shell patterns.
+    public static func isExcluded(_ path: String, _ patterns: [String]) -> Bool {
+        path.split(separator: "/").contains { component in
+            patterns.contains { fnmatch($0, String(component), 0) == 0 }
+        }
+    }
+
+    /// Writes the tree as an uncompressed pax tar (files under `./`, root-owned, mtime of the commit).
+    /// - Returns: how many files were written.
+    /// - Throws: ``FabError`` when git fails, ``ArchiveError`` when the tar cannot be written.
+    @discardableResult
+    public func writeTar(to path: String, excluding excludes: [String]) throws -> Int {
+        let entries = try entries(excluding: excludes)
+        let time = Int(try Self.git(["log", "-1", "--format=%ct", commit], in: repositoryRoot, failure: "cannot read the commit time")) ?? 0
+        let batch = try Self.gitData(["cat-file", "--batch"], in: repositoryRoot,
+                                     input: Data(entries.map { $0.object + "\n" }.joined().utf8))
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw FabError(.localFile, "cannot create \(path) for the source tar.")
+        }
+        defer { try? handle.close() }
+        let writer = try TarWriter(name: "the source tar \(path)") { bytes in handle.write(Data(bytes)) }
+        var offset = batch.startIndex
+        var directories = Set<String>()
+        for entry in entries {
+            // Each object: "<oid> blob <size>\n<content>\n".
+            guard let newline = batch[offset...].firstIndex(of: 10),
+                  let header = String(data: batch[offset..<newline], encoding: .utf8),
+                  let size = header.split(separator: " ").last.flatMap({ Int($0) }) else {
+                throw FabError(.localFile, "git cat-file gave unexpected output for \(entry.path).")
+            }
+            let content = batch[(newline + 1)..<(newline + 1 + size)]
+            offset = newline + 1 + size + 1
+            var parent = (entry.path as NSString).deletingLastPathComponent
+            var missing: [String] = []
+            while !parent.isEmpty && !directories.contains(parent) {
+                missing.append(parent)
+                directories.insert(parent)
+                parent = (parent as NSString).deletingLastPathComponent
+            }
+            for directory in missing.reversed() { try writer.addDirectory(path: "./" + directory, mtime: time) }
+            if entry.mode == "120000" {
+                try writer.addSymlink(path: "./" + entry.path, target: String(decoding: content, as: UTF8.self), mtime: time)
+            } else {
+                try writer.addFile(path: "./" + entry.path, contents: Array(content),
+                                   mode: entry.mode == "100755" ? 0o755 : 0o644, mtime: time)
+            }
+        }
+        try writer.finish()
+        return entries.count
+    }
+
+    /// Paths under the project directory with uncommitted changes (for a warning: they are not built).
+    public func uncommittedChanges() -> [String] {
+        let output = (try? Self.git(["status", "--porcelain", "--", prefix.isEmpty ? "." : prefix], in: repositoryRoot, failure: "")) ?? ""
+        return output.split(whereSeparator: \.isNewline).map { String($0.dropFirst(3)) }
+    }
+
+    // MARK: Running git
+
+    static func git(_ arguments: [String], in directory: String, failure: String) throws -> String {
+        do {
+            let data = try gitData(arguments, in: directory)
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch let error as FabError where !failure.isEmpty {
+            throw FabError(.invalidArgument, "\(failure) (\(error.message))")
+        }
+    }
+
+    /// Runs git with `input` on standard input (fed from another thread, so a large output cannot
+    /// deadlock against a large input) and returns its standard output.
+    static func gitData(_ arguments: [String], in directory: String, input: Data? = nil) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["git", "-C", directory] + arguments
+        let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = stdin
+        do {
+            try process.run()
+        } catch {
+            throw FabError(.localFile, "cannot run git: \(error); install git.")
+        }
+        let feeder = Thread {
+            if let input { stdin.fileHandleForWriting.write(input) }
+            try? stdin.fileHandleForWriting.close()
+        }
+        feeder.start()
+        let errors = ErrorCollector()
+        let reader = Thread { errors.data = stderr.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errors.done { usleep(1000) }
+        guard process.terminationStatus == 0 else {
+            let message = String(decoding: errors.data ?? Data(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw FabError(.localFile, "git \(arguments.joined(separator: " ")) failed: \(message.isEmpty ? "exit status \(process.terminationStatus)" : message)")
+        }
+        return output
+    }
+}
+
+/// Standard error of a git run, read on another thread (written once, then read after `done`).
+private final class ErrorCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Data?
+    var data: Data? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
+    }
+    var done: Bool { lock.withLock { value != nil } }
+}
