@@ -53,5 +53,6 @@ deb=$(ls -1 "$artifacts"/*.deb | tail -n 1)
 echo
 echo "demo.sh: built in $((end - start)) s: $deb"
 dpkg-deb --info "$deb"
-echo "First files of $(dpkg-deb --contents "$deb" | wc -l) entries:"
-dpkg-deb --contents "$deb" | awk '{print $6}' | grep -v '/$' | head -n 15
+contents=$(dpkg-deb --contents "$deb")
+echo "First files of $(printf '%s\n' "$contents" | wc -l) entries:"
+printf '%s\n' "$contents" | awk '{print $6}' | grep -v '/$' | sed -n 1,15p

@@ -8,7 +8,7 @@ import Glibc
 /// Set the fields, then call ``build()``: it validates every field and renders them in the order
 /// dpkg-gencontrol uses. `Section` and `Priority` are always written, because reprepro skips a .deb
 /// without them. The description is a synopsis line followed by an extended description that records
-/// the build (`Automated build.`, then `Branch:` and `Commit:` lines when known), in Deb822
+/// the build (`Automated build. Branch: main Commit: 1a2b3c4`, branch and commit when known), in Deb822
 /// continuation format.
 ///
 /// ```swift
@@ -132,9 +132,11 @@ public struct ControlFileBuilder: Sendable {
         lines.append("Priority: \(priority)")
         if let homepage { lines.append("Homepage: \(homepage)") }
         lines.append("Description: \(synopsis)")
-        lines.append(" Automated build.")
-        if let branch { lines.append(" Branch: \(branch)") }
-        if let commit { lines.append(" Commit: \(commit)") }
+        // One line, as the seed pipeline wrote it: "Automated build. Branch: main Commit: 1a2b3c4".
+        var provenance = "Automated build."
+        if let branch { provenance += " Branch: \(branch)" }
+        if let commit { provenance += " Commit: \(commit)" }
+        lines.append(" " + provenance)
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -30,9 +30,7 @@ struct ControlFileBuilderTests {
             Priority: optional
             Homepage: https://example.com/fab
             Description: example package built by fab's tests
-             Automated build.
-             Branch: main
-             Commit: 1a2b3c4
+             Automated build. Branch: main Commit: 1a2b3c4
 
             """)
     }
@@ -207,7 +205,7 @@ struct ControlFileBuilderTests {
 
         try mustRun(["/usr/bin/dpkg-deb", "--root-owner-group", "-Zxz", "--build", "pkg", "fab-hello.deb"], directory: tmp.path)
         let info = try mustRun(["/usr/bin/dpkg-deb", "-I", "fab-hello.deb"], directory: tmp.path).stdout
-        #expect(info.contains(" Description: example package built by fab's tests\n  Automated build.\n  Branch: main\n  Commit: 1a2b3c4\n"))
+        #expect(info.contains(" Description: example package built by fab's tests\n  Automated build. Branch: main Commit: 1a2b3c4\n"))
         for (field, value) in [("Package", "fab-hello"), ("Version", "42"), ("Architecture", "all"), ("Depends", "python3.11"),
                                ("Section", "misc"), ("Priority", "optional"), ("Installed-Size", "\(control.installedSize ?? -1)")] {
             #expect(try mustRun(["/usr/bin/dpkg-deb", "-f", "fab-hello.deb", field], directory: tmp.path).stdout == value + "\n")
