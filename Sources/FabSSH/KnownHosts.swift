@@ -39,27 +39,27 @@ public struct HostKey: Sendable, Equatable, Hashable, CustomStringConvertible {
     }
 
     /// Makes a key from a wire blob, taking the type from the blob itself.
-    /// - Throws: `KnownHostsError` (`invalidKey`) when the blob is truncated or names a type fab does not know.
+    /// - Throws: ``SSHError`` (`invalidKey`) when the blob is truncated or names a type fab does not know.
     public init(blob: [UInt8]) throws {
         guard let name = HostKey.embeddedTypeName(blob) else {
-            throw KnownHostsError(code: .invalidKey, path: nil, message: "The host key blob is truncated; it does not start with a key type name.")
+            throw SSHError.knownHosts(.invalidKey, path: nil, message: "The host key blob is truncated; it does not start with a key type name.")
         }
         guard let type = HostKeyType(rawValue: name) else {
-            throw KnownHostsError(code: .invalidKey, path: nil, message: "The host key type \"\(name)\" is not supported; use ed25519, ECDSA, RSA or DSA keys.")
+            throw SSHError.knownHosts(.invalidKey, path: nil, message: "The host key type \"\(name)\" is not supported; use ed25519, ECDSA, RSA or DSA keys.")
         }
         self.init(type: type, blob: blob)
     }
 
     /// Parses a public key as written in `.pub` files and known_hosts: `TYPE BASE64 [comment]`.
-    /// - Throws: `KnownHostsError` (`invalidKey`) when the type is unknown, the base64 is invalid,
+    /// - Throws: ``SSHError`` (`invalidKey`) when the type is unknown, the base64 is invalid,
     ///   or the blob's own type differs from `TYPE`.
     public init(openSSHPublicKey text: String) throws {
         let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" })
         guard fields.count >= 2 else {
-            throw KnownHostsError(code: .invalidKey, path: nil, message: "A public key must be written as TYPE BASE64 [comment]; \"\(text.prefix(40))\" is not.")
+            throw SSHError.knownHosts(.invalidKey, path: nil, message: "A public key must be written as TYPE BASE64 [comment]; \"\(text.prefix(40))\" is not.")
         }
         guard let key = HostKey.parse(typeName: String(fields[0]), base64: String(fields[1])) else {
-            throw KnownHostsError(code: .invalidKey, path: nil, message: "The public key \"\(fields[0]) \(fields[1].prefix(20))...\" is invalid or of an unsupported type; check that it was copied whole.")
+            throw SSHError.knownHosts(.invalidKey, path: nil, message: "The public key \"\(fields[0]) \(fields[1].prefix(20))...\" is invalid or of an unsupported type; check that it was copied whole.")
         }
         self = key
     }
@@ -96,51 +96,6 @@ public struct HostKey: Sendable, Equatable, Hashable, CustomStringConvertible {
         let length = Int(blob[0]) << 24 | Int(blob[1]) << 16 | Int(blob[2]) << 8 | Int(blob[3])
         guard length > 0, length <= blob.count - 4 else { return nil }
         return String(decoding: blob[4..<(4 + length)], as: UTF8.self)
-    }
-}
-
-// MARK: - Errors
-
-/// A problem with a host key or a known_hosts file.
-public struct KnownHostsError: Error, CustomStringConvertible, Sendable {
-    /// What kind of problem this is; extensible, compare with the static values.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        /// A short identifier, such as `write-failed`.
-        public var rawValue: String
-        /// Makes a code from its identifier.
-        public init(_ rawValue: String) { self.rawValue = rawValue }
-        /// The identifier.
-        public var description: String { rawValue }
-
-        /// A key blob or public key line is malformed or of an unsupported type.
-        public static let invalidKey = Code("invalid-key")
-        /// A host name cannot be written to known_hosts (empty, whitespace, a pattern character) or the port is out of range.
-        public static let invalidHost = Code("invalid-host")
-        /// The known_hosts file or its directory cannot be created or written.
-        public static let writeFailed = Code("write-failed")
-    }
-
-    /// The kind of problem.
-    public var code: Code
-    /// The known_hosts file involved, if any.
-    public var path: String?
-    /// The `errno` from the failing system call, if any.
-    public var errno: Int32?
-    /// One sentence saying what went wrong and what to do.
-    public var message: String
-
-    /// Makes an error.
-    public init(code: Code, path: String?, errno: Int32? = nil, message: String) {
-        self.code = code
-        self.path = path
-        self.errno = errno
-        self.message = message
-    }
-
-    /// The message, with the system's reason when there is one.
-    public var description: String {
-        guard let errno else { return message }
-        return "\(message) (\(String(cString: strerror(errno))))"
     }
 }
 
@@ -256,23 +211,23 @@ public struct KnownHosts: Sendable {
     ///   - key: The key to record.
     ///   - path: The known_hosts file.
     ///   - hashed: Whether to hash the name (as `HashKnownHosts yes`).
-    /// - Throws: `KnownHostsError` with `invalidHost` when the name is empty or contains whitespace, commas or
+    /// - Throws: ``SSHError`` with `invalidHost` when the name is empty or contains whitespace, commas or
     ///   pattern characters, or the port is out of range; `writeFailed` when the directory or file cannot be written.
     public static func append(host: String, port: Int, key: HostKey, to path: String, hashed: Bool) throws {
         let forbidden: Set<Character> = [",", "*", "?", "!", "[", "]", "#", "|", "@"]
         guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || forbidden.contains($0) }),
               host.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
-            throw KnownHostsError(code: .invalidHost, path: path, message: "Cannot record a host key for \"\(host)\": a known_hosts name must not be empty or contain spaces, commas, brackets or pattern characters.")
+            throw SSHError.knownHosts(.invalidHost, path: path, message: "Cannot record a host key for \"\(host)\": a known_hosts name must not be empty or contain spaces, commas, brackets or pattern characters.")
         }
         guard (0...65535).contains(port) else {
-            throw KnownHostsError(code: .invalidHost, path: path, message: "Cannot record a host key for \(host) on port \(port): ports run from 1 to 65535.")
+            throw SSHError.knownHosts(.invalidHost, path: path, message: "Cannot record a host key for \(host) on port \(port): ports run from 1 to 65535.")
         }
         let name = lookupName(host: host, port: port)
         let field: String
         if hashed {
             var salt = [UInt8](repeating: 0, count: 20)
             guard RAND_bytes(&salt, Int32(salt.count)) == 1, let hash = hmacSHA1(key: salt, message: name) else {
-                throw KnownHostsError(code: .writeFailed, path: path, message: "Cannot hash the host name for \(path): OpenSSL could not produce random bytes or an HMAC.")
+                throw SSHError.knownHosts(.writeFailed, path: path, message: "Cannot hash the host name for \(path): OpenSSL could not produce random bytes or an HMAC.")
             }
             field = "|1|\(Data(salt).base64EncodedString())|\(Data(hash).base64EncodedString())"
         } else {
@@ -367,7 +322,7 @@ public struct KnownHosts: Sendable {
             prefix += "/" + component
             if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
                 let code = errno
-                throw KnownHostsError(code: .writeFailed, path: path, errno: code, message: "Cannot create the directory \(prefix) for known_hosts file \(path).")
+                throw SSHError.knownHosts(.writeFailed, path: path, errno: code, message: "Cannot create the directory \(prefix) for known_hosts file \(path).")
             }
         }
     }
@@ -377,7 +332,7 @@ public struct KnownHosts: Sendable {
         let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let code = errno
-            throw KnownHostsError(code: .writeFailed, path: path, errno: code, message: "Cannot open known_hosts file \(path) for appending.")
+            throw SSHError.knownHosts(.writeFailed, path: path, errno: code, message: "Cannot open known_hosts file \(path) for appending.")
         }
         defer { close(fd) }
         var bytes = Array(line.utf8)
@@ -392,7 +347,7 @@ public struct KnownHosts: Sendable {
             if count < 0 {
                 if errno == EINTR { continue }
                 let code = errno
-                throw KnownHostsError(code: .writeFailed, path: path, errno: code, message: "Cannot append to known_hosts file \(path).")
+                throw SSHError.knownHosts(.writeFailed, path: path, errno: code, message: "Cannot append to known_hosts file \(path).")
             }
             written += count
         }

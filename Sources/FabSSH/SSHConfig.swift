@@ -9,62 +9,6 @@ import Darwin
 
 // MARK: - Errors
 
-/// A problem in an ssh_config file: where it is and what to change.
-public struct SSHConfigError: Error, CustomStringConvertible, Sendable {
-    /// What kind of problem this is; extensible, compare with the static values.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        /// A short identifier, such as `invalid-value`.
-        public var rawValue: String
-        /// Makes a code from its identifier.
-        public init(_ rawValue: String) { self.rawValue = rawValue }
-        /// The identifier.
-        public var description: String { rawValue }
-
-        /// A keyword has a value that is not valid for it (a bad port, time, flag, ProxyJump...).
-        public static let invalidValue = Code("invalid-value")
-        /// A keyword fab reads has no value.
-        public static let missingArgument = Code("missing-argument")
-        /// A keyword fab reads has more values than it takes.
-        public static let extraArgument = Code("extra-argument")
-        /// A quote is not closed.
-        public static let invalidQuotes = Code("invalid-quotes")
-        /// A `Match` line is malformed (missing criterion argument, `all` combined with others).
-        public static let invalidMatch = Code("invalid-match")
-        /// `Include` directives nest deeper than OpenSSH allows (16).
-        public static let includeTooDeep = Code("include-too-deep")
-        /// A configuration file exists but cannot be read.
-        public static let unreadableFile = Code("unreadable-file")
-        /// A configuration file is writable by others or owned by another user, which OpenSSH refuses.
-        public static let insecurePermissions = Code("insecure-permissions")
-    }
-
-    /// The kind of problem.
-    public var code: Code
-    /// The file the problem is in; nil when the text did not come from a file (a `-J` argument, say).
-    public var file: String?
-    /// The 1-based line number in `file`; nil when unknown.
-    public var line: Int?
-    /// What is wrong and what to do about it, without the location.
-    public var message: String
-
-    /// Makes an error.
-    public init(code: Code, file: String?, line: Int?, message: String) {
-        self.code = code
-        self.file = file
-        self.line = line
-        self.message = message
-    }
-
-    /// One sentence: `FILE:LINE: what is wrong; what to do.`
-    public var description: String {
-        switch (file, line) {
-        case let (file?, line?): return "\(file):\(line): \(message)"
-        case let (file?, nil): return "\(file): \(message)"
-        default: return message
-        }
-    }
-}
-
 // MARK: - Resolved values
 
 /// One hop of a `ProxyJump` chain: `[user@]host[:port]`.
@@ -84,12 +28,11 @@ public struct JumpHost: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Parses `[user@]host[:port]` (IPv6 as `[addr]:port`) or `ssh://[user@]host[:port]`, as OpenSSH's `ProxyJump` does.
-    /// - Throws: `SSHConfigError` (code `invalidValue`, no file) when the text is empty, has an empty user,
+    /// - Throws: ``SSHError`` (code `invalidValue`, no file) when the text is empty, has an empty user,
     ///   a port outside 1...65535, or (in URI form) a path.
     public init(parsing text: String) throws {
         guard let parsed = JumpHost.parse(text) else {
-            throw SSHConfigError(
-                code: .invalidValue, file: nil, line: nil,
+            throw SSHError.config(.invalidValue, file: nil, line: nil,
                 message: "ProxyJump hop \"\(text)\" is malformed; write it as [user@]host[:port] or ssh://[user@]host[:port] with a port from 1 to 65535.")
         }
         self = parsed
@@ -298,7 +241,7 @@ public struct SSHConfig: Sendable {
     /// - Parameters:
     ///   - path: The file to read.
     ///   - homeDirectory: The local user's home, for `~`, relative includes and `%d`.
-    /// - Throws: `SSHConfigError` when the file or an included one cannot be read, has unsafe permissions
+    /// - Throws: ``SSHError`` when the file or an included one cannot be read, has unsafe permissions
     ///   (included files only, as OpenSSH), or has a malformed value for a keyword fab uses.
     public static func load(path: String, homeDirectory: String) throws -> SSHConfig {
         var parser = ConfigParser(homeDirectory: homeDirectory, isSystem: false)
@@ -310,7 +253,7 @@ public struct SSHConfig: Sendable {
 
     /// Parses configuration text as if it were the user configuration file `path` (which is used only in error
     /// messages); `Include` lines are read from disk.
-    /// - Throws: `SSHConfigError` as `load(path:homeDirectory:)`.
+    /// - Throws: ``SSHError`` as `load(path:homeDirectory:)`.
     public static func parse(_ text: String, path: String, homeDirectory: String) throws -> SSHConfig {
         var parser = ConfigParser(homeDirectory: homeDirectory, isSystem: false)
         let file = try parser.parseText(text, path: path, depth: 0)
@@ -319,7 +262,7 @@ public struct SSHConfig: Sendable {
 
     /// Reads the files plain `ssh` reads: `homeDirectory/.ssh/config` (which must not be writable by others), then
     /// the system file (relative includes there are under `/etc/ssh`). Missing files are empty.
-    /// - Throws: `SSHConfigError` as `load(path:homeDirectory:)`, and when the user file has unsafe permissions.
+    /// - Throws: ``SSHError`` as `load(path:homeDirectory:)`, and when the user file has unsafe permissions.
     public static func loadDefault(homeDirectory: String, systemConfigPath: String = "/etc/ssh/ssh_config") throws -> SSHConfig {
         var files: [SSHConfigFile] = []
         var userParser = ConfigParser(homeDirectory: homeDirectory, isSystem: false)
@@ -576,17 +519,17 @@ struct ConfigParser {
         if fd < 0 {
             let code = errno
             if code == ENOENT || code == ENOTDIR { return nil }
-            throw SSHConfigError(code: .unreadableFile, file: path, line: nil,
+            throw SSHError.config(.unreadableFile, file: path, line: nil,
                                  message: "cannot be read (\(String(cString: strerror(code)))); fix its permissions or remove the reference to it.")
         }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw SSHConfigError(code: .unreadableFile, file: path, line: nil,
+            throw SSHError.config(.unreadableFile, file: path, line: nil,
                                  message: "is not a regular file; point the configuration at a file.")
         }
         if checkPermissions && ((info.st_uid != 0 && info.st_uid != getuid()) || (info.st_mode & 0o022) != 0) {
-            throw SSHConfigError(code: .insecurePermissions, file: path, line: nil,
+            throw SSHError.config(.insecurePermissions, file: path, line: nil,
                                  message: "has bad owner or permissions, which OpenSSH refuses; make it owned by you and not writable by group or others (chmod go-w).")
         }
         var bytes: [UInt8] = []
@@ -596,7 +539,7 @@ struct ConfigParser {
             if count < 0 {
                 if errno == EINTR { continue }
                 let code = errno
-                throw SSHConfigError(code: .unreadableFile, file: path, line: nil,
+                throw SSHError.config(.unreadableFile, file: path, line: nil,
                                      message: "cannot be read (\(String(cString: strerror(code)))); fix the file or remove the reference to it.")
             }
             if count == 0 { break }
@@ -621,8 +564,8 @@ struct ConfigParser {
         guard let (keywordBytes, rest) = ConfigLineSplitter.keywordAndRest(line) else { return nil }
         let spelled = String(decoding: keywordBytes, as: UTF8.self)
         let keyword = SSHPattern.asciiLowercased(spelled)
-        let fail = { (code: SSHConfigError.Code, message: String) -> SSHConfigError in
-            SSHConfigError(code: code, file: path, line: number, message: message)
+        let fail = { (code: SSHError.Code, message: String) -> SSHError in
+            SSHError.config(code, file: path, line: number, message: message)
         }
         let known: Set<String> = [
             "host", "match", "include", "hostname", "user", "port", "identityfile", "identitiesonly", "proxyjump",
@@ -759,7 +702,7 @@ struct ConfigParser {
         }
     }
 
-    private func parseMatch(_ arguments: [String], fail: (SSHConfigError.Code, String) -> SSHConfigError) throws -> [ConfigMatchCriterion] {
+    private func parseMatch(_ arguments: [String], fail: (SSHError.Code, String) -> SSHError) throws -> [ConfigMatchCriterion] {
         var criteria: [ConfigMatchCriterion] = []
         var index = 0
         while index < arguments.count {

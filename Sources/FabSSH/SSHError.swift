@@ -26,6 +26,32 @@ public struct SSHError: Error, CustomStringConvertible, Sendable {
         public static let localFile = Code("local-file")
         public static let config = Code("config")
         public static let proxyJump = Code("proxy-jump")
+
+        // ssh_config files (``SSHConfig``); `path` and `line` say where.
+        /// A keyword has a value that is not valid for it (a bad port, time, flag, ProxyJump...).
+        public static let invalidValue = Code("invalid-value")
+        /// A keyword fab reads has no value.
+        public static let missingArgument = Code("missing-argument")
+        /// A keyword fab reads has more values than it takes.
+        public static let extraArgument = Code("extra-argument")
+        /// A quote is not closed.
+        public static let invalidQuotes = Code("invalid-quotes")
+        /// A `Match` line is malformed (missing criterion argument, `all` combined with others).
+        public static let invalidMatch = Code("invalid-match")
+        /// `Include` directives nest deeper than OpenSSH allows (16).
+        public static let includeTooDeep = Code("include-too-deep")
+        /// A configuration file exists but cannot be read.
+        public static let unreadableFile = Code("unreadable-file")
+        /// A configuration file is writable by others or owned by another user, which OpenSSH refuses.
+        public static let insecurePermissions = Code("insecure-permissions")
+
+        // known_hosts files and host keys (``KnownHosts``, ``HostKey``).
+        /// A key blob or public key line is malformed or of an unsupported type.
+        public static let invalidKey = Code("invalid-key")
+        /// A host name cannot be written to known_hosts (empty, whitespace, a pattern character) or the port is out of range.
+        public static let invalidHost = Code("invalid-host")
+        /// The known_hosts file or its directory cannot be created or written.
+        public static let writeFailed = Code("write-failed")
     }
 
     public var code: Code
@@ -33,27 +59,48 @@ public struct SSHError: Error, CustomStringConvertible, Sendable {
     public var host: String
     /// What fab was doing: "connect", "authenticate", "run 'uname -a'", "put /etc/x".
     public var operation: String
-    /// The path involved, for file operations.
+    /// The path involved, for file operations and configuration files.
     public var path: String?
+    /// The 1-based line of `path` the problem is on, for configuration files.
+    public var line: Int?
     /// libssh2's own message, or the system's, when there is one.
     public var underlying: String?
     /// One sentence on what went wrong and what to do.
     public var message: String
 
-    public init(_ code: Code, host: String, operation: String, path: String? = nil,
+    public init(_ code: Code, host: String, operation: String, path: String? = nil, line: Int? = nil,
                 underlying: String? = nil, message: String) {
         self.code = code
         self.host = host
         self.operation = operation
         self.path = path
+        self.line = line
         self.underlying = underlying
         self.message = message
     }
 
     public var description: String {
-        var text = "[\(host)] \(operation) failed: \(message)"
-        if let underlying, !underlying.isEmpty, !message.contains(underlying) { text += " (libssh2: \(underlying))" }
+        var text = host.isEmpty ? "" : "[\(host)] "
+        switch (path, line) {
+        case let (path?, line?): text += "\(path):\(line): \(message)"
+        case (nil, _) where host.isEmpty: text += message
+        default: text += "\(operation) failed: \(message)"
+        }
+        if let underlying, !underlying.isEmpty, !message.contains(underlying) {
+            text += host.isEmpty ? " (\(underlying))" : " (libssh2: \(underlying))"
+        }
         return text
+    }
+
+    /// A problem in an ssh_config file (or a `-J`/ProxyJump text when `file` is nil).
+    static func config(_ code: Code, file: String?, line: Int?, message: String) -> SSHError {
+        SSHError(code, host: "", operation: "read \(file ?? "ssh_config")", path: file, line: line, message: message)
+    }
+
+    /// A problem with a host key or a known_hosts file, with the system's reason for a failed call.
+    static func knownHosts(_ code: Code, path: String?, errno: Int32? = nil, message: String) -> SSHError {
+        SSHError(code, host: "", operation: "update \(path ?? "known_hosts")", path: path,
+                 underlying: errno.map { String(cString: strerror($0)) }, message: message)
     }
 }
 

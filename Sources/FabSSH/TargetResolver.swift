@@ -84,22 +84,17 @@ public struct TargetResolver: Sendable {
     public static func loadingDefault(configFile: String? = nil) throws -> TargetResolver {
         let account = LocalAccount.current()
         let config: SSHConfig
-        do {
-            if let configFile, configFile == "none" {
-                config = .empty
-            } else if let configFile {
-                let path = expandHome(configFile, home: account.home)
-                guard FileManager.default.fileExists(atPath: path) else {
-                    throw SSHError(.config, host: "ssh_config", operation: "read \(path)", path: path,
-                                   message: "the configuration file \(path) does not exist; check the path given with -F.")
-                }
-                config = try SSHConfig.load(path: path, homeDirectory: account.home)
-            } else {
-                config = try SSHConfig.loadDefault(homeDirectory: account.home)
+        if let configFile, configFile == "none" {
+            config = .empty
+        } else if let configFile {
+            let path = expandHome(configFile, home: account.home)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw SSHError(.config, host: "", operation: "read \(path)", path: path,
+                               message: "the configuration file \(path) does not exist; check the path given with -F.")
             }
-        } catch let error as SSHConfigError {
-            throw SSHError(.config, host: "ssh_config", operation: "read \(error.file ?? "ssh_config")", path: error.file,
-                           message: error.description)
+            config = try SSHConfig.load(path: path, homeDirectory: account.home)
+        } else {
+            config = try SSHConfig.loadDefault(homeDirectory: account.home)
         }
         return TargetResolver(config: config, localUser: account.name, homeDirectory: account.home)
     }

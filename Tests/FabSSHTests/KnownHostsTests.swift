@@ -227,7 +227,7 @@ struct KnownHostsTests {
         let keys = try KeyFixture()
         defer { keys.remove() }
         #expect { try KnownHosts.append(host: host, port: 22, key: keys.keyA, to: keys.directory + "/kh", hashed: false) } throws: {
-            ($0 as? KnownHostsError)?.code == .invalidHost
+            ($0 as? SSHError)?.code == .invalidHost
         }
         #expect(!FileManager.default.fileExists(atPath: keys.directory + "/kh"))
     }
@@ -245,9 +245,9 @@ struct KnownHostsTests {
         }
         #expect(keys.keyA.type == .ed25519)
         #expect(keys.keyC.type == .ecdsa256)
-        #expect(throws: KnownHostsError.self) { try HostKey(blob: [0, 0, 0, 9, 0x73]) }
-        #expect(throws: KnownHostsError.self) { try HostKey(blob: Array(keys.keyA.blob.prefix(3))) }
-        #expect(throws: KnownHostsError.self) { try HostKey(openSSHPublicKey: "ssh-rsa \(keys.keyA.base64)") }
-        #expect(throws: KnownHostsError.self) { try HostKey(openSSHPublicKey: "ssh-ed25519 not*base64") }
+        #expect(throws: SSHError.self) { try HostKey(blob: [0, 0, 0, 9, 0x73]) }
+        #expect(throws: SSHError.self) { try HostKey(blob: Array(keys.keyA.blob.prefix(3))) }
+        #expect(throws: SSHError.self) { try HostKey(openSSHPublicKey: "ssh-rsa \(keys.keyA.base64)") }
+        #expect(throws: SSHError.self) { try HostKey(openSSHPublicKey: "ssh-ed25519 not*base64") }
     }
 }

@@ -17,7 +17,7 @@ struct RejectCase: Sendable, CustomTestStringConvertible {
     var name: String
     var config: String
     var line: Int
-    var code: SSHConfigError.Code
+    var code: SSHError.Code
     var testDescription: String { name }
 }
 
@@ -320,8 +320,8 @@ struct SSHConfigTests {
         do {
             _ = try SSHConfig.parse(testCase.config, path: "/test/config", homeDirectory: home)
             Issue.record("accepted \(testCase.config.debugDescription)")
-        } catch let error as SSHConfigError {
-            #expect(error.file == "/test/config")
+        } catch let error as SSHError {
+            #expect(error.path == "/test/config")
             #expect(error.line == testCase.line)
             #expect(error.code == testCase.code)
             #expect(error.description.hasPrefix("/test/config:\(testCase.line): "))
@@ -349,7 +349,7 @@ struct SSHConfigTests {
 
     @Test("JumpHost refuses malformed text", arguments: ["", "@host", "host:0", "host:65536", "host:nosuchservice", "a/22", "[::1", "ssh://", "ssh://host/x", "ssh://@host", "ssh://[::1]:22"])
     func jumpHostRejects(_ text: String) {
-        #expect(throws: SSHConfigError.self) { try JumpHost(parsing: text) }
+        #expect(throws: SSHError.self) { try JumpHost(parsing: text) }
     }
 
     @Test("a missing file is an empty configuration")
@@ -404,13 +404,13 @@ struct SSHConfigTests {
         let loop = directory + "/loop.conf"
         try "Include \(loop)\n".write(toFile: loop, atomically: true, encoding: .utf8)
         #expect { try SSHConfig.load(path: loop, homeDirectory: directory) } throws: {
-            ($0 as? SSHConfigError)?.code == .includeTooDeep
+            ($0 as? SSHError)?.code == .includeTooDeep
         }
         let writable = directory + "/writable.conf"
         try "Port 2222\n".write(toFile: writable, atomically: true, encoding: .utf8)
         chmod(writable, 0o666)
         #expect { try SSHConfig.parse("Include \(writable)", path: "main", homeDirectory: directory) } throws: {
-            ($0 as? SSHConfigError)?.code == .insecurePermissions
+            ($0 as? SSHError)?.code == .insecurePermissions
         }
     }
 

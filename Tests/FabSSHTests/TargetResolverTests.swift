@@ -236,8 +236,10 @@ struct TargetResolverTests {
         let file = directory.path + "/config"
         try "Host x\n  Port nope\n".write(toFile: file, atomically: true, encoding: .utf8)
         let error = #expect(throws: SSHError.self) { try TargetResolver.loadingDefault(configFile: file) }
-        #expect(error?.code == .config)
-        #expect(error?.message.contains("\(file):2:") == true)
+        #expect(error?.code == .invalidValue)
+        #expect(error?.path == file)
+        #expect(error?.line == 2)
+        #expect(error.map { "\($0)" }?.hasPrefix("\(file):2: ") == true)
     }
 }
 
