@@ -47,7 +47,7 @@ public actor ConnectionPool {
     }
 
     /// The sudo password, asked for once per run and kept in memory only.
-    /// - Throws: ``FabError`` when none can be had (no terminal and no `FAB_SUDO_PASSWORD`... nothing given).
+    /// - Throws: ``FabError`` when none can be had (no terminal to ask on).
     func sudoPassword(for host: String) throws -> Secret {
         if let sudoPassword { return sudoPassword }
         guard let answer = secrets(.sudoPassword(host: host)) else {

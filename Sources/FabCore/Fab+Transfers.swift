@@ -18,10 +18,10 @@ extension Fab {
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
             throw FabError(.localFile, "put: the local file \(source) does not exist; check the path (relative paths start at the lcd directory, or the current one).")
         }
-        runtime.output.line(label, .status, "put: \(source) -> \(destination)")
-        guard host != nil else { throw FabError(.noHost, "'put' needs a host, and this task runs on none: give -H host or -R role.") }
+        guard let host else { throw FabError(.noHost, "'put' needs a host, and this task runs on none: give -H host or -R role.") }
+        runtime.output.line(host, .status, "put: \(source) -> \(destination)")
         if runtime.dryRun { return }
-        let session = try await runtime.pool.session(for: host!)
+        let session = try await runtime.pool.session(for: host)
         guard useSudo || owner != nil else {
             if isDirectory.boolValue {
                 try await session.putDirectory(source, to: destination)

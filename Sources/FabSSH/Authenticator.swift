@@ -62,8 +62,9 @@ struct Authenticator {
 
         let tried = attempts.isEmpty ? "nothing (no keys, agent or password available)"
             : attempts.map { "\($0.method) (\($0.detail))" }.joined(separator: ", ")
-        let acceptsRSAOnly = !refusedRSA.isEmpty && attempts.allSatisfy { $0.detail.contains("refused") || $0.detail.contains("no ") }
-        if acceptsRSAOnly && attempts.filter({ $0.detail == "key refused" || $0.detail == "agent key refused" }).count == refusedRSA.count {
+        // Every key the server refused was RSA: that is libssh2 1.10's SHA-1 signature, not the key.
+        let refusedKeys = attempts.filter { $0.detail.hasSuffix("key refused") }.count
+        if !refusedRSA.isEmpty && refusedKeys == refusedRSA.count {
             throw SSHError(.rsaKeyRefused, host: target.alias, operation: "authenticate as \(user)",
                            message: "the server refused your RSA key (\(refusedRSA.joined(separator: ", "))): Debian bookworm's libssh2 1.10 signs RSA keys with SHA-1 only (ssh-rsa), which OpenSSH 8.8 and later refuse. Create an ed25519 key (ssh-keygen -t ed25519), add its .pub to the server's ~/.ssh/authorized_keys, and use it (IdentityFile or -i).")
         }
