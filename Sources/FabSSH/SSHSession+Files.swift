@@ -11,44 +11,24 @@ extension SSHSession {
     /// - Throws: ``SSHError`` (`.localFile`, `.sftp`, `.cancelled`, `.connectionLost`).
     public func put(_ localPath: String, to remotePath: String, mode: Int32? = nil,
                     progress: TransferProgressHandler? = nil) async throws {
-        let cancel = CancellationFlag()
-        try await withTaskCancellationHandler {
-            try await core.perform { core in
-                try core.putFile(local: localPath, remote: remotePath, mode: mode, cancel: cancel, progress: progress)
-            }
-        } onCancel: { cancel.cancel() }
+        try await performCancellable { core, cancel in try core.putFile(local: localPath, remote: remotePath, mode: mode, cancel: cancel, progress: progress) }
     }
 
     /// Downloads a remote file to `localPath` through a temporary local name, keeping its mode.
     /// - Throws: ``SSHError`` when the file is missing or unreadable, or the local side cannot be written.
     public func get(_ remotePath: String, to localPath: String, progress: TransferProgressHandler? = nil) async throws {
-        let cancel = CancellationFlag()
-        try await withTaskCancellationHandler {
-            try await core.perform { core in
-                try core.getFile(remote: remotePath, local: localPath, cancel: cancel, progress: progress)
-            }
-        } onCancel: { cancel.cancel() }
+        try await performCancellable { core, cancel in try core.getFile(remote: remotePath, local: localPath, cancel: cancel, progress: progress) }
     }
 
     /// Uploads a local directory tree (files, subdirectories, modes; symlinks as links) under `remotePath`.
     /// - Throws: ``SSHError`` on the first file that fails; files already uploaded stay.
     public func putDirectory(_ localPath: String, to remotePath: String, progress: TransferProgressHandler? = nil) async throws {
-        let cancel = CancellationFlag()
-        try await withTaskCancellationHandler {
-            try await core.perform { core in
-                try core.putTree(local: localPath, remote: remotePath, cancel: cancel, progress: progress)
-            }
-        } onCancel: { cancel.cancel() }
+        try await performCancellable { core, cancel in try core.putTree(local: localPath, remote: remotePath, cancel: cancel, progress: progress) }
     }
 
     /// Downloads a remote directory tree under `localPath`, keeping modes.
     public func getDirectory(_ remotePath: String, to localPath: String, progress: TransferProgressHandler? = nil) async throws {
-        let cancel = CancellationFlag()
-        try await withTaskCancellationHandler {
-            try await core.perform { core in
-                try core.getTree(remote: remotePath, local: localPath, cancel: cancel, progress: progress)
-            }
-        } onCancel: { cancel.cancel() }
+        try await performCancellable { core, cancel in try core.getTree(remote: remotePath, local: localPath, cancel: cancel, progress: progress) }
     }
 
     /// The type, size and mode of a remote path, or nil when it does not exist.

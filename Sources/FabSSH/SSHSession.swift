@@ -88,11 +88,16 @@ public final class SSHSession: Sendable {
     /// - Throws: ``SSHError`` when the command cannot be started, times out, is cancelled or the connection drops.
     public func execute(_ command: String, options: ExecOptions = ExecOptions(),
                         onLine: OutputLineHandler? = nil) async throws -> ExecResult {
+        try await performCancellable { core, cancel in
+            try core.execute(command, options: options, onLine: onLine, cancel: cancel)
+        }
+    }
+
+    /// Runs `body` on the session's queue; cancelling the calling task raises the flag `body` polls.
+    func performCancellable<T: Sendable>(_ body: @escaping @Sendable (SessionCore, CancellationFlag) throws -> T) async throws -> T {
         let cancel = CancellationFlag()
         return try await withTaskCancellationHandler {
-            try await core.perform { core in
-                try core.execute(command, options: options, onLine: onLine, cancel: cancel)
-            }
+            try await core.perform { core in try body(core, cancel) }
         } onCancel: {
             cancel.cancel()
         }
