@@ -155,6 +155,7 @@ public final class Fab: Sendable {
     // MARK: - Scopes
 
     /// Runs `body` with remote commands run in `path` (relative paths nest on the enclosing `cd`).
+    @discardableResult
     public func cd<T>(_ path: String, _ body: () async throws -> T) async rethrows -> T {
         var settings = Settings.current
         settings.remoteDirectory = Self.join(settings.remoteDirectory, path)
@@ -162,6 +163,7 @@ public final class Fab: Sendable {
     }
 
     /// Runs `body` with local commands run in `path`.
+    @discardableResult
     public func lcd<T>(_ path: String, _ body: () async throws -> T) async rethrows -> T {
         var settings = Settings.current
         settings.localDirectory = Self.join(settings.localDirectory ?? FileManager.default.currentDirectoryPath, path)
@@ -169,6 +171,7 @@ public final class Fab: Sendable {
     }
 
     /// Runs `body` with `command` run before every remote command (`source venv/bin/activate`).
+    @discardableResult
     public func prefix<T>(_ command: String, _ body: () async throws -> T) async rethrows -> T {
         var settings = Settings.current
         settings.prefixes.append(command)
@@ -176,6 +179,7 @@ public final class Fab: Sendable {
     }
 
     /// Runs `body` with environment variables exported before every command (values are quoted).
+    @discardableResult
     public func withEnv<T>(_ environment: [String: String], _ body: () async throws -> T) async rethrows -> T {
         var settings = Settings.current
         settings.environment.merge(environment) { $1 }
@@ -183,6 +187,7 @@ public final class Fab: Sendable {
     }
 
     /// Runs `body` with changed settings (warn-only, hidden output, shell, sudo user, timeout).
+    @discardableResult
     public func settings<T>(_ change: (inout Settings) -> Void, _ body: () async throws -> T) async rethrows -> T {
         var settings = Settings.current
         change(&settings)
@@ -190,11 +195,13 @@ public final class Fab: Sendable {
     }
 
     /// Runs `body` with the given output groups hidden (Fabric's `hide('stdout')`).
+    @discardableResult
     public func hide<T>(_ groups: OutputGroups, _ body: () async throws -> T) async rethrows -> T {
         try await settings({ $0.visible.subtract(groups) }, body)
     }
 
     /// Runs `body` with non-zero exits returned as failed results instead of thrown.
+    @discardableResult
     public func warnOnly<T>(_ body: () async throws -> T) async rethrows -> T {
         try await settings({ $0.warnOnly = true }, body)
     }

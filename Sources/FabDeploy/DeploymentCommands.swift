@@ -245,3 +245,74 @@ public enum DeploymentCommands {
         return try builder.mergedDepends()
     }
 }
+
+// MARK: - Skipping work a previous build already did
+
+extension DeploymentCommands {
+    /// Where the kit notes, in the login user's home on the build host, that `apt-get update` and the
+    /// install of the build dependencies succeeded.
+    public static let aptStampFile = ".cache/fab-apt-updated"
+
+    /// A command that succeeds when the build host needs no apt-get run: every package of `packages`
+    /// is installed, the stamp at `stamp` (written after the last successful update and install) is
+    /// younger than `maxAgeMinutes`, and no apt source file changed since. Runs without sudo.
+    /// Returns nil when a package is not a plain name (`name=version`, a relation), so apt always runs then.
+    public static func aptAlreadyReady(_ packages: [String], stamp: String, maxAgeMinutes: Int) -> String? {
+        let names = Array(Set(packages)).sorted()
+        guard maxAgeMinutes > 0, !names.isEmpty,
+              names.allSatisfy({ $0.range(of: #"^[a-z0-9][a-z0-9.+-]+(:[a-z0-9-]+)?$"#, options: .regularExpression) != nil }) else { return nil }
+        let quotedStamp = LocalShell.quote(stamp)
+        let list = names.map(LocalShell.quote).joined(separator: " ")
+        return "[ -n \"$(find \(quotedStamp) -mmin -\(maxAgeMinutes) 2>/dev/null)\" ]"
+            + " && [ -z \"$(find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/preferences.d -newer \(quotedStamp) 2>/dev/null)\" ]"
+            + " && [ \"$(dpkg-query -W -f '${db:Status-Abbrev}\\n' -- \(list) 2>/dev/null | grep -c '^ii')\" = \(names.count) ]"
+    }
+
+    /// Records a successful `apt-get update` and install for ``aptAlreadyReady(_:stamp:maxAgeMinutes:)``. Runs without sudo.
+    public static func touchAptStamp(_ stamp: String) -> String {
+        "mkdir -p \(LocalShell.quote((stamp as NSString).deletingLastPathComponent)) && touch \(LocalShell.quote(stamp))"
+    }
+}
+
+// MARK: - Where a build's time goes
+
+/// How long each step of a package build took; ``Deployment/buildDeb()`` prints ``summary`` at its end.
+public struct BuildTimings: Sendable, Equatable {
+    /// One step and its wall time, in seconds.
+    public struct Step: Sendable, Equatable {
+        public var name: String
+        public var seconds: Double
+    }
+
+    /// The steps in the order they first ran; a step timed twice adds up.
+    public private(set) var steps: [Step] = []
+
+    public init() {}
+
+    /// Adds `seconds` to the step `name` (appending it the first time).
+    public mutating func add(_ name: String, seconds: Double) {
+        if let index = steps.firstIndex(where: { $0.name == name }) {
+            steps[index].seconds += seconds
+        } else {
+            steps.append(Step(name: name, seconds: seconds))
+        }
+    }
+
+    /// Adds the time from `start` to now to the step `name`, and returns now (the next step's start).
+    @discardableResult
+    public mutating func add(_ name: String, since start: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        let now = ContinuousClock.now
+        let duration = now - start
+        add(name, seconds: Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        return now
+    }
+
+    /// The sum of the steps.
+    public var total: Double { steps.reduce(0) { $0 + $1.seconds } }
+
+    /// One line: `step timings: apt 1.7 s, version 0.3 s, ...; total 45.2 s`.
+    public var summary: String {
+        "step timings: " + steps.map { String(format: "%@ %.1f s", $0.name, $0.seconds) }.joined(separator: ", ")
+            + String(format: "; total %.1f s", total)
+    }
+}

@@ -186,3 +186,58 @@ private final class ErrorCollector: @unchecked Sendable {
     }
     var done: Bool { lock.withLock { value != nil } }
 }
+
+/// How the build host gets the committed tree of the branch being built.
+public enum SourceTransport: Sendable, Equatable {
+    /// Read here from the local repository and streamed to the build host as a tar (the default; the
+    /// build host needs no access to the git server).
+    case stream
+    /// Cloned on the build host from `url` (a git server it can reach; `git` is added to the build
+    /// dependencies). The commit built is the one the branch names here, so it must be pushed.
+    case clone(url: String)
+}
+
+extension DeploymentSource {
+    /// A tree on `branch` at `prefix` (relative to the top of the repository holding `directory`),
+    /// which need not exist in the work tree: a sub-app on another branch.
+    /// - Throws: ``FabError`` `.invalidArgument` when the repository, the branch or the tree does not exist.
+    public static func resolve(repository directory: String, prefix: String, branch: String) throws -> DeploymentSource {
+        let top = try git(["rev-parse", "--show-toplevel"], in: directory,
+                          failure: "\(directory) is not inside a git work tree")
+        if branch.isEmpty || branch.hasPrefix("-") || branch.contains(where: { $0.isWhitespace || $0 == ":" }) {
+            throw FabError(.invalidArgument, "'\(branch)' is not a usable branch name.")
+        }
+        let commit = try git(["rev-parse", "--verify", "-q", branch + "^{commit}"], in: top,
+                             failure: "the branch '\(branch)' does not exist in \(top); give an existing branch (git branch -a lists them)")
+        let trimmed = prefix.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
+        let source = DeploymentSource(repositoryRoot: top, prefix: trimmed, branch: branch, commit: commit)
+        if try source.entries().isEmpty {
+            throw FabError(.invalidArgument, "\(trimmed.isEmpty ? "the repository" : trimmed) has no committed files on \(branch) (\(source.shortCommit)) in \(top).")
+        }
+        return source
+    }
+
+    /// The shell command that clones `url` into `checkout` on the build host, checks out exactly
+    /// `commit` (found on `branch`), and copies its tree at `prefix` into `destination` (created).
+    /// Fails, naming the commit, when the server does not have it (it was not pushed).
+    /// - Parameter commit: a full commit hash, or nil for the branch's head on the server.
+    public static func cloneCommand(url: String, branch: String, commit: String?, prefix: String,
+                                    checkout: String, destination: String) -> String {
+        let q = LocalShell.quote
+        let tree = (commit ?? "HEAD") + (prefix.isEmpty ? "" : ":" + prefix)
+        var steps = [
+            "rm -rf -- \(q(checkout))",
+            "git clone -q --no-checkout --single-branch --branch \(q(branch)) -- \(q(url)) \(q(checkout))",
+        ]
+        if let commit {
+            steps.append("{ git -C \(q(checkout)) cat-file -e \(q(commit + "^{commit}")) 2>/dev/null || { echo \(q("the git server has no commit \(commit) on \(branch): push it first")) >&2; exit 1; }; }")
+        }
+        steps += [
+            "mkdir -p \(q(destination))",
+            "git -C \(q(checkout)) archive --format=tar \(q(tree)) | tar -x -f - -C \(q(destination))",
+            "git -C \(q(checkout)) rev-parse \(q((commit ?? "HEAD") + "^{commit}"))",
+            "rm -rf -- \(q(checkout))",
+        ]
+        return "set -e; " + steps.joined(separator: "; ")
+    }
+}

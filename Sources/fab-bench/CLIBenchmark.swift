@@ -1,0 +1,145 @@
+import FabTestSupport
+import Foundation
+
+/// `fab-bench cli`: the `fab` command next to Fabric 3 on the same machine, in the same run.
+///
+/// 1. `fab -l` with a warm plugin cache, against Fabric's `fab -l` (target: under 50 ms).
+/// 2. The first run with a cold cache (compiling the example fabfile; target: under 3 s).
+/// 3. One remote command on 20 sshd hosts in parallel: `fab -P` against Fabric's
+///    `ThreadingGroup` (target: at least 3x faster than Fabric).
+///
+/// Fabric is installed with pip into a virtualenv under /var/cache/fab-bench on first use.
+struct CLIBenchmark {
+    let repetitions: Int
+    let fixture: BenchFixture
+    let fabBinary: String
+    let exampleFabfile: String
+
+    /// A row of the results: scenario, fab's time, Fabric's time, the target and whether it was met.
+    struct Row {
+        var scenario: String
+        var fab: Double
+        var fabric: Double?
+        var target: String
+        var met: Bool
+    }
+
+    func run(progress: (String) -> Void) throws -> [Row] {
+        let fabricBin = try Self.installFabric(progress: progress)
+        let work = fixture.scratch.path + "/cli"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        try Self.fabricFabfile.write(toFile: work + "/fabfile.py", atomically: true, encoding: .utf8)
+        let cache = work + "/cache"
+        var environment = ProcessInfo.processInfo.environment
+        environment["XDG_CACHE_HOME"] = cache
+        var rows: [Row] = []
+
+        progress("cold compile of \(exampleFabfile)")
+        var cold: [Double] = []
+        for index in 0..<max(1, repetitions / 5) {
+            var fresh = environment
+            fresh["XDG_CACHE_HOME"] = work + "/cold-\(index)"
+            cold.append(try timed([fabBinary, "-f", exampleFabfile, "-l"], in: work, environment: fresh))
+        }
+        rows.append(Row(scenario: "first run, cold cache (compile)", fab: median(cold), fabric: nil,
+                        target: "< 3 s", met: median(cold) < 3))
+
+        progress("warm fab -l, \(repetitions) runs each")
+        _ = try timed([fabBinary, "-f", exampleFabfile, "-l"], in: work, environment: environment)
+        let warm = try (0..<repetitions).map { _ in try timed([fabBinary, "-f", exampleFabfile, "-l"], in: work, environment: environment) }
+        let fabricList = try (0..<repetitions).map { _ in try timed([fabricBin + "/fab", "-l"], in: work, environment: environment) }
+        rows.append(Row(scenario: "fab -l, warm", fab: median(warm), fabric: median(fabricList),
+                        target: "< 50 ms", met: median(warm) < 0.05))
+
+        let hosts = fixture.fanOut.indices.map { "fan\($0)" }
+        progress("one command on \(hosts.count) hosts in parallel, \(max(3, repetitions / 4)) runs each")
+        let script = work + "/fanout.py"
+        try Self.fabricFanOut.write(toFile: script, atomically: true, encoding: .utf8)
+        var fabRuns: [Double] = [], fabricRuns: [Double] = []
+        for _ in 0..<max(3, repetitions / 4) {
+            fabRuns.append(try timed([fabBinary, "-f", exampleFabfile, "-F", fixture.configPath, "-H", hosts.joined(separator: ","),
+                                      "-P", "-z", String(hosts.count), "--hide", "running,stdout,status", "uptime"],
+                                     in: work, environment: environment))
+            fabricRuns.append(try timed([fabricBin + "/python", script, fixture.configPath] + hosts, in: work, environment: environment))
+        }
+        let fanOutFab = median(fabRuns), fanOutFabric = median(fabricRuns)
+        rows.append(Row(scenario: "uptime on \(hosts.count) hosts, parallel", fab: fanOutFab, fabric: fanOutFabric,
+                        target: ">= 3x faster", met: fanOutFabric / fanOutFab >= 3))
+        return rows
+    }
+
+    /// Prints the rows as a table with ratios.
+    static func render(_ rows: [Row]) -> String {
+        var lines = ["Scenario                              fab        Fabric 3   Fabric/fab  Target         Result"]
+        for row in rows {
+            let fabric = row.fabric.map { BenchReport.milliseconds($0) } ?? "-"
+            let ratio = row.fabric.map { String(format: "%.1fx", $0 / row.fab) } ?? "-"
+            lines.append(row.scenario.padding(toLength: 38, withPad: " ", startingAt: 0)
+                         + BenchReport.milliseconds(row.fab).padding(toLength: 11, withPad: " ", startingAt: 0)
+                         + fabric.padding(toLength: 11, withPad: " ", startingAt: 0)
+                         + ratio.padding(toLength: 12, withPad: " ", startingAt: 0)
+                         + row.target.padding(toLength: 15, withPad: " ", startingAt: 0)
+                         + (row.met ? "met" : "NOT MET"))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Runs a command to completion (output discarded) and returns its wall time in seconds.
+    private func timed(_ argv: [String], in directory: String, environment: [String: String]) throws -> Double {
+        let start = Clock.now()
+        let result = try TestShell.run("/bin/sh", ["-c", "cd \(TestShell.quote(directory)) && exec " + argv.map(TestShell.quote).joined(separator: " ")],
+                                       environment: environment)
+        let elapsed = Clock.now() - start
+        guard result.succeeded else {
+            throw BenchFailure("\(argv.joined(separator: " ")) failed (status \(result.status)):\n\(result.outputTail())")
+        }
+        return elapsed
+    }
+
+    /// The Fabric 3 virtualenv's bin directory, creating it with pip when missing.
+    static func installFabric(progress: (String) -> Void) throws -> String {
+        let venv = "/var/cache/fab-bench/fabric-venv"
+        if FileManager.default.isExecutableFile(atPath: venv + "/bin/fab") { return venv + "/bin" }
+        progress("installing Fabric 3 into \(venv) (pip)")
+        let result = try TestShell.run("/bin/sh", ["-c", "mkdir -p /var/cache/fab-bench && /usr/bin/python3 -m venv \(venv) && \(venv)/bin/pip install -q fabric"])
+        guard result.succeeded else { throw BenchFailure("could not install Fabric with pip:\n\(result.outputTail())") }
+        return venv + "/bin"
+    }
+
+    /// A Fabric fabfile with as many tasks as the example, for `fab -l`.
+    static let fabricFabfile = """
+        from fabric import task
+
+        @task
+        def uptime(c):
+            \"\"\"Show how long each host has been up.\"\"\"
+            c.run("uptime")
+
+        @task
+        def deploy(c, branch="main", restart=True):
+            \"\"\"Deploy a release of the site to the web servers.\"\"\"
+            c.run("true")
+
+        @task
+        def logs(c):
+            \"\"\"Fetch each web server's access log.\"\"\"
+            c.get("/var/log/site/access.log")
+
+        @task
+        def flush_caches(c):
+            \"\"\"Ask before dropping the database's caches.\"\"\"
+            c.run("true")
+
+        """
+
+    /// Fabric's parallel way: a ThreadingGroup over the hosts, reading the same ssh_config.
+    static let fabricFanOut = """
+        import sys
+        from fabric import Config, ThreadingGroup
+        config = Config(runtime_ssh_path=sys.argv[1])
+        group = ThreadingGroup(*sys.argv[2:], config=config)
+        results = group.run("uptime", hide=True)
+        sys.exit(0 if all(r.ok for r in results.values()) else 1)
+
+        """
+}
