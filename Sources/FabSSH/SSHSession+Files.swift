@@ -7,16 +7,34 @@ extension SSHSession {
     /// under the final name.
     /// - Parameters:
     ///   - mode: the permission bits to set; nil keeps the local file's.
-    ///   - progress: called with bytes done and total as the upload goes.
+    ///   - streams: how many connections carry the file (see ``TransferStreams``); nil chooses by size.
+    ///   - progress: called with bytes done and total as the upload goes, one call at a time.
     /// - Throws: ``SSHError`` (`.localFile`, `.sftp`, `.cancelled`, `.connectionLost`).
-    public func put(_ localPath: String, to remotePath: String, mode: Int32? = nil,
+    public func put(_ localPath: String, to remotePath: String, mode: Int32? = nil, streams: TransferStreams? = nil,
                     progress: TransferProgressHandler? = nil) async throws {
+        let size = localStat(localPath).map { $0.st_mode & S_IFMT == S_IFREG ? Int64($0.st_size) : 0 } ?? 0
+        let chosen = streams ?? .automatic(size: size)
+        if chosen.ranges(size: size).count > 1 {
+            try await putParallel(localPath, to: remotePath, mode: mode, streams: chosen, progress: progress)
+            return
+        }
         try await performCancellable { core, cancel in try core.putFile(local: localPath, remote: remotePath, mode: mode, cancel: cancel, progress: progress) }
     }
 
     /// Downloads a remote file to `localPath` through a temporary local name, keeping its mode.
+    /// - Parameters:
+    ///   - streams: how many connections carry the file (see ``TransferStreams``); nil chooses by size.
+    ///   - progress: called with bytes done and total as the download goes, one call at a time.
     /// - Throws: ``SSHError`` when the file is missing or unreadable, or the local side cannot be written.
-    public func get(_ remotePath: String, to localPath: String, progress: TransferProgressHandler? = nil) async throws {
+    public func get(_ remotePath: String, to localPath: String, streams: TransferStreams? = nil,
+                    progress: TransferProgressHandler? = nil) async throws {
+        if let info = try await stat(remotePath), info.kind == .file {
+            let chosen = streams ?? .automatic(size: info.size)
+            if chosen.ranges(size: info.size).count > 1 {
+                try await getParallel(remotePath, info: info, to: localPath, streams: chosen, progress: progress)
+                return
+            }
+        }
         try await performCancellable { core, cancel in try core.getFile(remote: remotePath, local: localPath, cancel: cancel, progress: progress) }
     }
 

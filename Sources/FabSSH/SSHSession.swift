@@ -10,10 +10,14 @@ public final class SSHSession: Sendable {
     /// Where this session is connected to.
     public let target: SSHTarget
     let core: SessionCore
+    /// The answers this session's login was given, so that extra connections for parallel
+    /// transfer streams log in without asking again.
+    let answers: SecretRecorder
 
-    private init(target: SSHTarget, core: SessionCore) {
+    private init(target: SSHTarget, core: SessionCore, answers: SecretRecorder) {
         self.target = target
         self.core = core
+        self.answers = answers
     }
 
     deinit {
@@ -27,13 +31,20 @@ public final class SSHSession: Sendable {
     ///   - secrets: answers passphrase and password requests, only when the server needs one.
     /// - Throws: ``SSHError`` naming the host and the failing step (connect, handshake, host key, authentication).
     public static func connect(to target: SSHTarget, secrets: @escaping SecretProvider = { _ in nil }) async throws -> SSHSession {
+        let answers = SecretRecorder(secrets)
         var upstream: SSHSession?
         for hop in target.jumpHosts {
             var hop = hop
             hop.jumpHosts = []
-            upstream = SSHSession(target: hop, core: try await open(hop, via: upstream, secrets: secrets))
+            upstream = SSHSession(target: hop, core: try await open(hop, via: upstream, secrets: answers.provider), answers: answers)
         }
-        return SSHSession(target: target, core: try await open(target, via: upstream, secrets: secrets))
+        return SSHSession(target: target, core: try await open(target, via: upstream, secrets: answers.provider), answers: answers)
+    }
+
+    /// Another connection to the same target, logged in with the answers this one was given
+    /// (it never asks the user); used for parallel transfer streams.
+    func sibling() async throws -> SSHSession {
+        try await Self.connect(to: target, secrets: answers.replay)
     }
 
     /// Connects one hop (directly, or through `upstream`'s tunnel) and returns its logged-in core.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A password, passphrase or token: it prints as `***` in descriptions, logs and dumps.
 ///
 /// The text is only reachable through ``withRevealed(_:)``, which keeps the places that
@@ -39,3 +41,28 @@ public enum SecretRequest: Sendable, Equatable, CustomStringConvertible {
 
 /// Answers ``SecretRequest``s (for example by prompting on the terminal); nil means "none".
 public typealias SecretProvider = @Sendable (SecretRequest) -> Secret?
+
+/// Remembers what a ``SecretProvider`` answered, to answer the same requests again without asking.
+/// `@unchecked Sendable`: its one piece of mutable state, `answers`, is only touched under `lock`
+/// (written on the connecting session's queue, read by later connections on theirs).
+final class SecretRecorder: @unchecked Sendable {
+    private let upstream: SecretProvider
+    private let lock = NSLock()
+    private var answers: [(SecretRequest, Secret)] = []
+
+    init(_ upstream: @escaping SecretProvider) { self.upstream = upstream }
+
+    /// Asks `upstream` and remembers its answer.
+    var provider: SecretProvider {
+        { [self] request in
+            let answer = upstream(request)
+            if let answer { lock.withLock { answers.append((request, answer)) } }
+            return answer
+        }
+    }
+
+    /// Answers only what was answered before; never asks.
+    var replay: SecretProvider {
+        { [self] request in lock.withLock { answers.last(where: { $0.0 == request })?.1 } }
+    }
+}

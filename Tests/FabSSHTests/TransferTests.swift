@@ -94,6 +94,78 @@ struct TransferTests {
         #expect(after.stdout == "old\ntarget\n")
     }
 
+    @Test("a file split over three connections arrives whole both ways, with progress summing to the total")
+    func parallelStreams() async throws {
+        let session = try await SSHSession.connect(to: server.target())
+        let remote = try await remoteDirectory(session)
+        let size = 10 * 1_048_576 + 12_345
+        let source = local.path + "/split.bin"
+        try sh("head -c \(size) /dev/urandom > \(source) && chmod 640 \(source)")
+        let expected = try sh("sha256sum < \(source)")
+        let logins = server.log.components(separatedBy: "Accepted publickey").count
+        let last = ProgressBox()
+        try await session.put(source, to: remote + "/split.bin", streams: .fixed(3), progress: { last.set($0) })
+        #expect(last.value?.bytesDone == Int64(size))
+        #expect(last.value?.totalBytes == Int64(size))
+        #expect(try await session.execute("sha256sum < \(remote)/split.bin; stat -c %a \(remote)/split.bin; ls -A \(remote)").stdout
+                == expected + "640\nsplit.bin\n")
+        let back = local.path + "/split-back.bin"
+        try await session.get(remote + "/split.bin", to: back, streams: .fixed(3), progress: { last.set($0) })
+        #expect(last.value?.bytesDone == Int64(size))
+        #expect(try sh("sha256sum < \(back); stat -c %a \(back); ls -A \(local.path) | grep -c fab- || true") == expected + "640\n0\n")
+        // Two extra logins for each transfer.
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(server.log.components(separatedBy: "Accepted publickey").count - logins == 4)
+        _ = try await session.execute("rm -rf \(remote)")
+    }
+
+    @Test("an interrupted parallel upload leaves nothing under the final name, nor a temporary file")
+    func atomicParallelPut() async throws {
+        let session = try await SSHSession.connect(to: server.target())
+        let remote = try await remoteDirectory(session)
+        _ = try await session.execute("echo old > \(remote)/target")
+        let source = local.path + "/interrupted-parallel.bin"
+        try sh("head -c 134217728 /dev/zero > \(source)")
+        let task = Task {
+            try await session.put(source, to: remote + "/target", streams: .fixed(2), progress: { progress in
+                if progress.bytesDone > 16 << 20 { withUnsafeCurrentTask { $0?.cancel() } }
+            })
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        task.cancel()
+        await #expect(throws: SSHError.self) { try await task.value }
+        let after = try await session.execute("cat \(remote)/target; ls -A \(remote)")
+        #expect(after.stdout == "old\ntarget\n")
+    }
+
+    @Test("extra connections log in with the password the first one was given, without asking again")
+    func parallelStreamsReuseThePassword() async throws {
+        let user = try TestUser.named("fabpass", password: "pa ss'word")
+        var options = SSHServer.Options()
+        options.passwordAuthentication = true
+        options.extraConfig = ["UsePAM yes"]
+        let passwordServer = try SSHServer(user: user, options: options)
+        var target = passwordServer.target()
+        target.identityFiles = []
+        let asked = Counter()
+        let session = try await SSHSession.connect(to: target) { request in
+            asked.increment()
+            if case .password = request { return Secret("pa ss'word") }
+            if case .keyboardInteractive = request { return Secret("pa ss'word") }
+            return nil
+        }
+        let askedToLogIn = asked.value
+        let source = local.path + "/password.bin"
+        try sh("head -c 3000000 /dev/urandom > \(source)")
+        try await session.put(source, to: "/tmp/fab-password-streams.bin", streams: .fixed(2))
+        #expect(try await session.execute("sha256sum < /tmp/fab-password-streams.bin && rm /tmp/fab-password-streams.bin").stdout
+                == (try sh("sha256sum < \(source)")))
+        #expect(askedToLogIn > 0)
+        #expect(asked.value == askedToLogIn)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(passwordServer.log.components(separatedBy: "Accepted ").count - 1 == 2)
+    }
+
     @Test("a missing remote file and an unwritable target are clear errors")
     func errors() async throws {
         let session = try await SSHSession.connect(to: server.target())
@@ -114,4 +186,39 @@ final class ProgressBox: @unchecked Sendable {
     private var stored: TransferProgress?
     func set(_ value: TransferProgress) { lock.withLock { stored = value } }
     var value: TransferProgress? { lock.withLock { stored } }
+}
+
+/// Counts calls from any thread.
+final class Counter: @unchecked Sendable {
+    // Incremented from the connecting session's queue, read after the connection.
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
+
+/// How a file is split over parallel streams.
+@Suite("Transfer streams")
+struct TransferStreamsTests {
+    static let mib: Int64 = 1 << 20
+    static let cases: [(size: Int64, count: Int, expected: [Range<Int64>])] = [
+        (0, 4, [0..<0]),
+        (1, 4, [0..<1]),
+        (3 * mib, 2, [0..<2 * mib, 2 * mib..<3 * mib]),
+        (3 * mib + 5, 3, [0..<2 * mib, 2 * mib..<3 * mib, 3 * mib..<3 * mib + 5]),
+        (256 * mib, 2, [0..<128 * mib, 128 * mib..<256 * mib]),
+    ]
+
+    @Test("ranges cover the file exactly, in whole MiB blocks but the last", arguments: cases)
+    func ranges(_ example: (size: Int64, count: Int, expected: [Range<Int64>])) {
+        #expect(TransferStreams.fixed(example.count).ranges(size: example.size) == example.expected)
+    }
+
+    @Test("small files use one stream; large ones one per core, at most four")
+    func automatic() {
+        #expect(TransferStreams.automatic(size: TransferStreams.automaticThreshold - 1).count == 1)
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        #expect(TransferStreams.automatic(size: TransferStreams.automaticThreshold).count == min(4, cores))
+        #expect(TransferStreams.fixed(0).count == 1)
+    }
 }
