@@ -104,21 +104,13 @@ extension SSHSession {
 
     /// `put` over several sessions: each writes its range of a temporary file beside `remotePath`,
     /// which is then given its mode and renamed over `remotePath`.
-    func putParallel(_ localPath: String, to remotePath: String, mode: Int32?, streams: TransferStreams,
+    func putParallel(_ localPath: String, size: Int64, to remotePath: String, mode: Int32, streams: TransferStreams,
                      progress: TransferProgressHandler?) async throws {
         let operation = "put \(remotePath)"
-        guard let info = localStat(localPath) else {
-            throw SSHError(.localFile, host: target.alias, operation: operation, path: localPath, underlying: String(cString: strerror(errno)),
-                           message: "cannot read local file \(localPath): \(String(cString: strerror(errno))).")
-        }
-        let size = Int64(info.st_size)
-        let finalMode = mode ?? Int32(info.st_mode & 0o7777)
         let helpers = await siblings(streams.ranges(size: size).count - 1)
         defer { for helper in helpers { Task { await helper.close() } } }
         let ranges = TransferStreams.fixed(helpers.count + 1).ranges(size: size)
-        let directory = (remotePath as NSString).deletingLastPathComponent
-        let temporary = (directory.isEmpty ? "" : directory + "/")
-            + ".\((remotePath as NSString).lastPathComponent).fab-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = SessionCore.temporaryName(beside: remotePath)
         try await core.perform { core in try core.createEmptyRemote(temporary, operation: operation) }
         do {
             let tally = ProgressTally(path: remotePath, total: size, handler: progress)
@@ -126,7 +118,7 @@ extension SSHSession {
                 try core.putRange(local: localPath, remote: temporary, range: range, operation: operation, cancel: cancel, tally: tally)
             }
             try await core.perform { core in
-                try core.setRemoteMode(temporary, mode: finalMode, operation: operation)
+                try core.setRemoteMode(temporary, mode: mode, operation: operation)
                 try core.renameReplacing(temporary, remotePath, operation: operation)
             }
         } catch {
@@ -144,8 +136,7 @@ extension SSHSession {
         defer { for helper in helpers { Task { await helper.close() } } }
         let ranges = TransferStreams.fixed(helpers.count + 1).ranges(size: info.size)
         let localDirectory = (localPath as NSString).deletingLastPathComponent
-        let temporary = (localDirectory.isEmpty ? "" : localDirectory + "/")
-            + ".\((localPath as NSString).lastPathComponent).fab-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = SessionCore.temporaryName(beside: localPath)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SSHError(.localFile, host: target.alias, operation: operation, path: localPath, underlying: String(cString: strerror(errno)),

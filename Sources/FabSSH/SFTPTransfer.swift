@@ -142,69 +142,27 @@ extension SessionCore {
     func putFile(local: String, remote: String, mode: Int32?, cancel: CancellationFlag,
                  progress: TransferProgressHandler?) throws {
         let operation = "put \(remote)"
-        let fd = open(local, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
+        guard let info = localStat(local) else {
             throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
                            message: "cannot read local file \(local): \(String(cString: strerror(errno))).")
         }
-        defer { close(fd) }
-        var info = stat()
-        fstat(fd, &info)
-        let total = Int64(info.st_size)
-        let finalMode = mode ?? Int32(info.st_mode & 0o7777)
-        let directory = (remote as NSString).deletingLastPathComponent
-        let base = (remote as NSString).lastPathComponent
-        let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(base).fab-\(UInt32.random(in: 0...UInt32.max))"
-        let handle = try sftpOpen(temporary, flags: LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL,
-                                  mode: 0o600, directory: false, operation: operation)
-        var renamed = false
-        defer {
-            if !renamed, let sftp = sftpChannel?.handle {
-                _ = try? sftpCall("remove partial upload", path: temporary) {
-                    fab_libssh2_sftp_unlink(sftp, temporary, UInt32(temporary.utf8.count))
-                }
-            }
-        }
+        let temporary = Self.temporaryName(beside: remote)
+        try createEmptyRemote(temporary, operation: operation)
         do {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
-            defer { buffer.deallocate() }
-            var done: Int64 = 0
-            progress?(TransferProgress(path: remote, bytesDone: 0, totalBytes: total))
-            while done < total {
-                let count = read(fd, buffer.baseAddress, Self.chunkSize)
-                if count < 0 && errno == EINTR { continue }
-                guard count > 0 else {
-                    throw SSHError(.localFile, host: label, operation: operation, path: local,
-                                   message: "reading \(local) failed or it shrank during the upload.")
-                }
-                var offset = 0
-                while offset < count {
-                    let written = libssh2_sftp_write(handle, buffer.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
-                                                     count - offset)
-                    if written == Int(LIBSSH2_ERROR_EAGAIN) {
-                        try wait(deadline: nil, cancel: cancel, operation: operation)
-                        continue
-                    }
-                    if written < 0 { throw sftpFailure(Int32(written), operation: operation, path: remote) }
-                    offset += written
-                }
-                done += Int64(count)
-                progress?(TransferProgress(path: remote, bytesDone: done, totalBytes: total))
-                if cancel.isCancelled {
-                    throw SSHError(.cancelled, host: label, operation: operation, message: "interrupted; nothing was written under \(remote).")
-                }
-            }
-            var attributes = LIBSSH2_SFTP_ATTRIBUTES()
-            attributes.flags = UInt(LIBSSH2_SFTP_ATTR_PERMISSIONS)
-            attributes.permissions = UInt(finalMode)
-            _ = try sftpCall(operation, path: temporary) { libssh2_sftp_fstat_ex(handle, &attributes, 1) }
+            let tally = ProgressTally(path: remote, total: Int64(info.st_size), handler: progress)
+            try putRange(local: local, remote: temporary, range: 0..<Int64(info.st_size), operation: operation, cancel: cancel, tally: tally)
+            try setRemoteMode(temporary, mode: mode ?? Int32(info.st_mode & 0o7777), operation: operation)
+            try renameReplacing(temporary, remote, operation: operation)
         } catch {
-            sftpClose(handle)
+            try? removeRemote(temporary)
             throw error
         }
-        sftpClose(handle)
-        try renameReplacing(temporary, remote, operation: operation)
-        renamed = true
+    }
+
+    /// A name beside `path`, in the same directory, that no other transfer uses: `.NAME.fab-RANDOM`.
+    static func temporaryName(beside path: String) -> String {
+        let directory = (path as NSString).deletingLastPathComponent
+        return (directory.isEmpty ? "" : directory + "/") + ".\((path as NSString).lastPathComponent).fab-\(UInt32.random(in: 0...UInt32.max))"
     }
 
     /// Renames `from` to `to`, replacing `to` atomically (SFTP v3 rename refuses an existing target,
@@ -235,8 +193,7 @@ extension SessionCore {
         let handle = try sftpOpen(remote, flags: LIBSSH2_FXF_READ, mode: 0, directory: false, operation: operation)
         defer { sftpClose(handle) }
         let localDirectory = (local as NSString).deletingLastPathComponent
-        let temporary = (localDirectory.isEmpty ? "" : localDirectory + "/")
-            + ".\((local as NSString).lastPathComponent).fab-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = Self.temporaryName(beside: local)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),

@@ -12,11 +12,14 @@ extension SSHSession {
     /// - Throws: ``SSHError`` (`.localFile`, `.sftp`, `.cancelled`, `.connectionLost`).
     public func put(_ localPath: String, to remotePath: String, mode: Int32? = nil, streams: TransferStreams? = nil,
                     progress: TransferProgressHandler? = nil) async throws {
-        let size = localStat(localPath).map { $0.st_mode & S_IFMT == S_IFREG ? Int64($0.st_size) : 0 } ?? 0
-        let chosen = streams ?? .automatic(size: size)
-        if chosen.ranges(size: size).count > 1 {
-            try await putParallel(localPath, to: remotePath, mode: mode, streams: chosen, progress: progress)
-            return
+        if let info = localStat(localPath), info.st_mode & S_IFMT == S_IFREG {
+            let size = Int64(info.st_size)
+            let chosen = streams ?? .automatic(size: size)
+            if chosen.ranges(size: size).count > 1 {
+                try await putParallel(localPath, size: size, to: remotePath, mode: mode ?? Int32(info.st_mode & 0o7777),
+                                      streams: chosen, progress: progress)
+                return
+            }
         }
         try await performCancellable { core, cancel in try core.putFile(local: localPath, remote: remotePath, mode: mode, cancel: cancel, progress: progress) }
     }
