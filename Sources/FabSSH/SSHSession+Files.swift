@@ -26,17 +26,15 @@ extension SSHSession {
 
     /// Downloads a remote file to `localPath` through a temporary local name, keeping its mode.
     /// - Parameters:
-    ///   - streams: how many connections carry the file (see ``TransferStreams``); nil chooses by size.
+    ///   - streams: how many connections carry the file (see ``TransferStreams``); nil means one.
     ///   - progress: called with bytes done and total as the download goes, one call at a time.
     /// - Throws: ``SSHError`` when the file is missing or unreadable, or the local side cannot be written.
     public func get(_ remotePath: String, to localPath: String, streams: TransferStreams? = nil,
                     progress: TransferProgressHandler? = nil) async throws {
-        if let info = try await stat(remotePath), info.kind == .file {
-            let chosen = streams ?? .automatic(size: info.size)
-            if chosen.ranges(size: info.size).count > 1 {
-                try await getParallel(remotePath, info: info, to: localPath, streams: chosen, progress: progress)
-                return
-            }
+        if let streams, streams.count > 1, let info = try await stat(remotePath), info.kind == .file,
+           streams.ranges(size: info.size).count > 1 {
+            try await getParallel(remotePath, info: info, to: localPath, streams: streams, progress: progress)
+            return
         }
         try await performCancellable { core, cancel in try core.getFile(remote: remotePath, local: localPath, cancel: cancel, progress: progress) }
     }
