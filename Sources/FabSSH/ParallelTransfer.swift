@@ -47,39 +47,6 @@ public struct TransferStreams: Sendable, Equatable {
     }
 }
 
-/// Adds up the bytes of several streams and reports the sum, one report at a time.
-/// `@unchecked Sendable`: `done` is only touched under `lock`, which also serialises the reports.
-final class ProgressTally: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done: Int64 = 0
-    private let path: String
-    private let total: Int64
-    private let handler: TransferProgressHandler?
-
-    init(path: String, total: Int64, handler: TransferProgressHandler?) {
-        self.path = path
-        self.total = total
-        self.handler = handler
-        handler?(TransferProgress(path: path, bytesDone: 0, totalBytes: total))
-    }
-
-    func add(_ bytes: Int) {
-        lock.withLock {
-            done += Int64(bytes)
-            handler?(TransferProgress(path: path, bytesDone: done, totalBytes: total))
-        }
-    }
-}
-
-/// `stat(2)` of a local path (following links), or nil with `errno` set.
-func localStat(_ path: String) -> stat? {
-    var info = stat()
-    return stat(path, &info) == 0 ? info : nil
-}
-
-/// `close(2)`, for scopes where a method named `close` hides it.
-func closeLocal(_ fd: Int32) { close(fd) }
-
 extension SSHSession {
     /// Opens up to `count` more sessions to this target; fewer (or none) when some cannot log in
     /// without asking, so a transfer falls back to fewer streams instead of failing.
