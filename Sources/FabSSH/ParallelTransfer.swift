@@ -121,7 +121,7 @@ extension SSHSession {
         }
         let tally = ProgressTally(path: localPath, total: info.size, handler: progress)
         try await eachRange(ranges, helpers: helpers) { core, range, cancel in
-            try core.getRange(remote: remotePath, fd: fd, range: range, operation: operation, cancel: cancel, tally: tally)
+            try core.getRange(remote: remotePath, local: localPath, fd: fd, range: range, operation: operation, cancel: cancel, tally: tally)
         }
         fchmod(fd, mode_t(info.mode))
         guard rename(temporary, localPath) == 0 else {
@@ -157,8 +157,9 @@ extension SessionCore {
         try sftpCall("remove \(path)", path: path) { fab_libssh2_sftp_unlink(sftp, path, UInt32(path.utf8.count)) }
     }
 
-    /// Writes bytes `range` of the local file into the same range of the existing remote file.
-    func putRange(local: String, remote: String, range: Range<Int64>, operation: String,
+    /// Writes bytes `range` of the local file into the same range of the remote file, which must
+    /// exist unless `create` (then it must not: it is created readable by the login user only).
+    func putRange(local: String, remote: String, range: Range<Int64>, create: Bool = false, operation: String,
                   cancel: CancellationFlag, tally: ProgressTally) throws {
         let fd = open(local, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -166,7 +167,8 @@ extension SessionCore {
                            message: "cannot read local file \(local): \(String(cString: strerror(errno))).")
         }
         defer { close(fd) }
-        let handle = try sftpOpen(remote, flags: LIBSSH2_FXF_WRITE, mode: 0, directory: false, operation: operation)
+        let flags = LIBSSH2_FXF_WRITE | (create ? LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL : 0)
+        let handle = try sftpOpen(remote, flags: flags, mode: 0o600, directory: false, operation: operation)
         defer { sftpClose(handle) }
         libssh2_sftp_seek64(handle, UInt64(range.lowerBound))
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
@@ -198,8 +200,8 @@ extension SessionCore {
         }
     }
 
-    /// Reads bytes `range` of the remote file into the same range of the local file `fd`.
-    func getRange(remote: String, fd: Int32, range: Range<Int64>, operation: String,
+    /// Reads bytes `range` of the remote file into the same range of the local file `fd` (`local`, named in errors).
+    func getRange(remote: String, local: String, fd: Int32, range: Range<Int64>, operation: String,
                   cancel: CancellationFlag, tally: ProgressTally) throws {
         let handle = try sftpOpen(remote, flags: LIBSSH2_FXF_READ, mode: 0, directory: false, operation: operation)
         defer { sftpClose(handle) }
@@ -227,8 +229,8 @@ extension SessionCore {
                 let written = pwrite(fd, buffer.baseAddress!.advanced(by: offset), count - offset, off_t(position) + off_t(offset))
                 if written < 0 && errno == EINTR { continue }
                 guard written > 0 else {
-                    throw SSHError(.localFile, host: label, operation: operation, underlying: String(cString: strerror(errno)),
-                                   message: "writing the download failed: \(String(cString: strerror(errno))).")
+                    throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
+                                   message: "writing \(local) failed: \(String(cString: strerror(errno))).")
                 }
                 offset += written
             }

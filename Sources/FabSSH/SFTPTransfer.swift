@@ -180,13 +180,14 @@ extension SessionCore {
                            message: "cannot read local file \(local): \(String(cString: strerror(errno))).")
         }
         let temporary = Self.temporaryName(beside: remote)
-        try createEmptyRemote(temporary, operation: operation)
         do {
             let tally = ProgressTally(path: remote, total: Int64(info.st_size), handler: progress)
-            try putRange(local: local, remote: temporary, range: 0..<Int64(info.st_size), operation: operation, cancel: cancel, tally: tally)
+            try putRange(local: local, remote: temporary, range: 0..<Int64(info.st_size), create: true, operation: operation,
+                         cancel: cancel, tally: tally)
             try setRemoteMode(temporary, mode: mode ?? Int32(info.st_mode & 0o7777), operation: operation)
             try renameReplacing(temporary, remote, operation: operation)
         } catch {
+            // The name is random and created exclusively: whatever is there is this upload's partial file.
             try? removeRemote(temporary)
             throw error
         }

@@ -54,18 +54,9 @@ struct SessionTests {
 
     @Test("password and keyboard-interactive log in; a wrong password lists the methods tried")
     func passwordLogin() async throws {
-        let user = try TestUser.named("fabpass", password: "pa ss'word")
-        var options = SSHServer.Options()
-        options.passwordAuthentication = true
-        options.extraConfig = ["UsePAM yes"]
-        let server = try SSHServer(user: user, options: options)
-        var target = server.target()
-        target.identityFiles = []
-        let session = try await SSHSession.connect(to: target) { request in
-            if case .password = request { return Secret("pa ss'word") }
-            if case .keyboardInteractive = request { return Secret("pa ss'word") }
-            return nil
-        }
+        let (server, target) = try passwordServer()
+        defer { withExtendedLifetime(server) {} }
+        let session = try await SSHSession.connect(to: target, secrets: answerPassword)
         #expect(try await session.execute("id -un").stdout == "fabpass\n")
         let error = await #expect(throws: SSHError.self) {
             _ = try await SSHSession.connect(to: target) { _ in Secret("nope") }

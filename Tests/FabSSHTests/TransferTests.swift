@@ -140,19 +140,11 @@ struct TransferTests {
 
     @Test("extra connections log in with the password the first one was given, without asking again")
     func parallelStreamsReuseThePassword() async throws {
-        let user = try TestUser.named("fabpass", password: "pa ss'word")
-        var options = SSHServer.Options()
-        options.passwordAuthentication = true
-        options.extraConfig = ["UsePAM yes"]
-        let passwordServer = try SSHServer(user: user, options: options)
-        var target = passwordServer.target()
-        target.identityFiles = []
+        let (passwordServer, target) = try passwordServer()
         let asked = Counter()
         let session = try await SSHSession.connect(to: target) { request in
             asked.increment()
-            if case .password = request { return Secret("pa ss'word") }
-            if case .keyboardInteractive = request { return Secret("pa ss'word") }
-            return nil
+            return answerPassword(request)
         }
         let askedToLogIn = asked.value
         let source = local.path + "/password.bin"
