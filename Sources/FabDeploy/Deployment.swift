@@ -247,8 +247,13 @@ public struct Deployment: Sendable {
         let stamp = Self.timestamp()
         let directory = "\(home)/\(settings.buildDirectory)/\(app)/\(stamp)-\(source.shortCommit)"
         let remoteTar = directory + "/source.tar"
-        try await build.run("mkdir -p \(build.quote(directory + "/src")) && chmod 700 \(build.quote(directory))")
-        try await transferSource(source, tarball: tarball, remoteTar: remoteTar, into: directory + "/src", on: build)
+        do {
+            try await build.run("mkdir -p \(build.quote(directory + "/src")) && chmod 700 \(build.quote(directory))")
+            try await transferSource(source, tarball: tarball, remoteTar: remoteTar, into: directory + "/src", on: build)
+        } catch {
+            await abandonBuild(directory: directory, timings: timings, failedAfter: Self.seconds(from: mark))
+            throw error
+        }
         fab.state[Self.prepared] = PreparedBuild(source: source, version: chosen, home: home, buildDirectory: directory, tarball: remoteTar)
         timings.add("source", since: mark)
         fab.state[Self.timingsKey] = timings
@@ -334,11 +339,27 @@ public struct Deployment: Sendable {
     /// - Returns: the local path of the .deb.
     /// - Throws: ``FabError`` when ``prepareApp(branch:version:)`` did not run; ``RelocationError``
     ///   when files still name the build path; ``CommandFailure`` when a step fails.
+    ///   A failed build removes its build directory on the build host (unless
+    ///   ``Settings/keepBuildDirectory``) and prints the step timings up to the failure.
     @discardableResult
     public func buildDeb() async throws -> String {
         guard let prepared = fab.state[Self.prepared] else {
             throw FabError(.invalidArgument, "buildDeb() needs prepareApp() first, in the same task or run.")
         }
+        var timings = fab.state[Self.timingsKey] ?? BuildTimings()
+        let started = ContinuousClock.now, before = timings.total
+        do {
+            return try await buildDeb(prepared, timings: &timings)
+        } catch {
+            // The steps that finished are in timings; the rest of the time went to the one that failed.
+            let failed = Self.seconds(from: started) - (timings.total - before)
+            await abandonBuild(directory: prepared.buildDirectory, timings: timings, failedAfter: failed)
+            throw error
+        }
+    }
+
+    /// ``buildDeb()``'s steps; `timings` gets each step as it finishes.
+    private func buildDeb(_ prepared: PreparedBuild, timings: inout BuildTimings) async throws -> String {
         let build = fab.on(settings.buildHost)
         let q = build.quote
         let dir = prepared.buildDirectory
@@ -354,7 +375,6 @@ public struct Deployment: Sendable {
         let cache = prepared.home + "/" + settings.pipCacheDirectory
         let python = settings.python
         var started = ContinuousClock.now
-        var timings = fab.state[Self.timingsKey] ?? BuildTimings()
         var mark = started
 
         // The code: the project's files without debian/ (maintainer scripts), etc/ (installed under
@@ -712,6 +732,34 @@ public struct Deployment: Sendable {
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         return formatter.string(from: Date())
+    }
+
+    /// Removes a failed build's directory on the build host, unless ``Settings/keepBuildDirectory``,
+    /// and prints the step timings with the time of the step that failed. A cleanup that fails only
+    /// warns: the build's own error is the one to report.
+    func abandonBuild(directory: String, timings: BuildTimings, failedAfter seconds: Double) async {
+        var timings = timings
+        timings.add("failed step", seconds: max(0, seconds))
+        say(settings.buildHost, "build failed; " + timings.summary)
+        fab.state[Self.timingsKey] = nil
+        fab.state[Self.prepared] = nil
+        let build = fab.on(settings.buildHost)
+        if settings.keepBuildDirectory {
+            say(settings.buildHost, "kept the failed build's directory \(directory) (keepBuildDirectory)")
+            return
+        }
+        do {
+            try await build.hide([.running]) { try await build.run("rm -rf -- \(build.quote(directory))") }
+            say(settings.buildHost, "removed the failed build's directory \(directory)")
+        } catch {
+            warn(settings.buildHost, "could not remove the failed build's directory \(directory) (\(error)); remove it by hand.")
+        }
+    }
+
+    /// Seconds from `start` to now.
+    static func seconds(from start: ContinuousClock.Instant) -> Double {
+        let duration = ContinuousClock.now - start
+        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> String {
