@@ -418,6 +418,14 @@ public struct Deployment: Sendable {
         try await runBuildSteps(.installed, context)
         mark = timings.add(buildSteps.isEmpty ? "pip" : "pip+steps", since: mark)
 
+        // Native code: what dh_strip does (the symbols the build left are no use on a server), before
+        // relocation, so RECORD gets the hashes of the files as they are packaged.
+        let elfOutput = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.listELFFiles(under: staging, python: python)).stdout }
+        let elfFiles = elfOutput.split(whereSeparator: \.isNewline).map(String.init)
+        if !elfFiles.isEmpty {
+            try await build.run(DeploymentCommands.strip(files: elfFiles))
+        }
+
         // Relocation and audit.
         started = ContinuousClock.now
         let relocation = try Relocation(buildRoot: root, finalRoot: installRoot, python: python)
@@ -425,13 +433,11 @@ public struct Deployment: Sendable {
             try await build.run(relocation.command, warnOnly: true, stdin: relocation.script)
         }
         let report = try relocation.report(exitStatus: relocated.exitStatus, standardOutput: relocated.stdout, standardError: relocated.stderr)
-        say(settings.buildHost, "relocation: \(report.totalRewritten) files rewritten, \(report.elfSearchPathsFixed) ELF search paths fixed, \(report.elfStripped) stripped, \(report.bytecodeCompiled) byte-code files compiled; audit passed (\(report.filesScanned) files scanned) in \(Self.seconds(since: started))")
+        say(settings.buildHost, "relocation: \(report.totalRewritten) files rewritten, \(report.elfSearchPathsFixed) ELF search paths fixed, \(report.elfStripped) stripped, \(report.bytecodeCompiled) byte-code files compiled, \(report.recordEntriesUpdated) RECORD hashes updated; audit passed (\(report.filesScanned) files scanned) in \(Self.seconds(since: started))")
         fab.state[Self.auditKey] = report.filesScanned
         mark = timings.add("relocation+audit", since: mark)
 
         // Native code: architecture and shared-library dependencies.
-        let elfOutput = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.listELFFiles(under: staging, python: python)).stdout }
-        let elfFiles = elfOutput.split(whereSeparator: \.isNewline).map(String.init)
         var architecture = "all"
         var shlibs: [String] = []
         if !elfFiles.isEmpty {
@@ -459,10 +465,6 @@ public struct Deployment: Sendable {
             try await build.run("gzip -9n > \(q(doc + "/changelog.gz"))",
                                 stdin: DeploymentCommands.changelog(package: packageName, version: prepared.version, branch: prepared.source.branch,
                                                                     commit: prepared.source.shortCommit, maintainer: settings.maintainer, date: Date()))
-        }
-        if !elfFiles.isEmpty {
-            // What dh_strip does: the symbols the build left are no use on a server.
-            try await build.run(DeploymentCommands.strip(files: elfFiles))
         }
         try await build.run(DeploymentCommands.normalizeModes(stagingDirectory: staging))
         let sizeOutput = try await build.hide([.running, .stdout]) {
