@@ -40,7 +40,8 @@ public struct HostTaskExecutor: TaskExecuting {
                                   secrets: Terminal.secret)
         let sink = output ?? OutputSink(hidden: Self.hidden(options.shownOutput), colour: isatty(1) != 0)
         let runtime = FabRuntime(pool: pool, output: sink, dryRun: options.dryRun, answers: options.answers,
-                                 roledefs: registry.roledefs, ask: Terminal.ask)
+                                 roledefs: registry.roledefs, ask: Terminal.ask,
+                                 debug: options.shownOutput.contains(.debug) || ["1", "yes", "true"].contains(ProcessInfo.processInfo.environment["FAB_DEBUG"]?.lowercased() ?? ""))
         let runner = TaskRunner(runtime: runtime, options: RunnerOptions(
             hosts: options.hosts, roles: options.roles, parallel: options.parallel, poolSize: options.poolSize ?? 10))
         var settings = Settings()

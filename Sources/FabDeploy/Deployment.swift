@@ -443,11 +443,14 @@ public struct Deployment: Sendable {
         if !elfFiles.isEmpty {
             architecture = try await build.hide([.running, .stdout]) { try await build.run("dpkg --print-architecture").output }
             let libraryDirectories = Array(Set(elfFiles.filter { $0.contains(".so") }.map { ($0 as NSString).deletingLastPathComponent })).sorted()
-            let output = try await build.hide([.running, .stdout]) {
+            // Its warnings (dozens with wheels that bundle libraries) become one line; the failure of
+            // a hidden command still shows its last lines of standard error.
+            let output = try await build.hide([.running, .stdout, .stderr]) {
                 try await build.run(DeploymentCommands.shlibdeps(files: elfFiles, libraryDirectories: libraryDirectories, workDirectory: dir + "/shlibdeps"))
             }
             shlibs = DeploymentCommands.shlibsDepends(fromShlibdepsOutput: output.stdout)
             say(settings.buildHost, "\(elfFiles.count) ELF files; dpkg-shlibdeps: \(shlibs.joined(separator: ", "))")
+            try await reportShlibdepsWarnings(ShlibdepsWarnings(standardError: output.stderr), log: dir + "/shlibdeps.log", on: build)
         }
         let linked = try await treeDepends(on: build, staging: staging)
         if !linked.isEmpty { say(settings.buildHost, "symlinks leaving the package need: \(linked.joined(separator: ", "))") }
