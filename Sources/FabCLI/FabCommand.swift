@@ -14,7 +14,9 @@ struct FabCommand: ParsableCommand {
         fab -l | -d <task>
         """,
         discussion: """
-        A task is a top-level function of the fabfile whose first parameter is a Fab:
+        A task is a top-level function of the fabfile whose first parameter is a Fab
+        and that returns nothing; private functions and functions that return a
+        value are helpers, not tasks:
 
           /// Deploy the app.
           /// - Roles: web
