@@ -15,11 +15,13 @@ extension Fab {
         let source = Self.join(Settings.current.localDirectory, localPath)
         let destination = Self.join(Settings.current.remoteDirectory, remotePath)
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
+        let exists = FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
+        // Under --dry-run the file may be one that an earlier, only printed, step would make.
+        guard exists || runtime.dryRun else {
             throw FabError(.localFile, "put: the local file \(source) does not exist; check the path (relative paths start at the lcd directory, or the current one).")
         }
         guard let host else { throw FabError(.noHost, "'put' needs a host, and this task runs on none: give -H host or -R role.") }
-        runtime.output.line(host, .status, "put: \(source) -> \(destination)")
+        runtime.output.line(host, .status, "put: \(source) -> \(destination)\(exists ? "" : " (not there yet: made by a step above)")")
         if runtime.dryRun { return }
         let session = try await runtime.pool.session(for: host)
         guard useSudo || owner != nil else {
