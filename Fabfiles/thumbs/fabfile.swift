@@ -34,8 +34,9 @@ func deb(_ fab: Fab, branch: String? = nil, version: String? = nil) async throws
     try await deploy.buildDeb()
 }
 
-/// Publish the built .deb to the apt repository.
-func push(_ fab: Fab) async throws { try await thumbs(fab).pushToRepo() }
+/// Publish a built .deb to the apt repository.
+/// - Parameter deb: the .deb to publish (default: the one built in this run, else the newest in debian/)
+func push(_ fab: Fab, deb: String? = nil) async throws { try await thumbs(fab).pushToRepo(deb: deb) }
 
 /// Install thumbs from the repository.
 /// - Roles: thumbs
