@@ -83,8 +83,8 @@ struct PublishBench {
     }
 
     /// `reprepro list` of the base, as the test user sees it.
-    func published() throws -> String {
-        try mustRun(["/usr/sbin/runuser", "-u", server.user, "--", "reprepro", "-b", base, "list", "fab", "vrmd-demo"]).stdout
+    func published(_ package: String = "vrmd-demo") throws -> String {
+        try mustRun(["/usr/sbin/runuser", "-u", server.user, "--", "reprepro", "-b", base, "list", "fab", package]).stdout
     }
 
     /// Every path under `directory` (relative), sorted.
