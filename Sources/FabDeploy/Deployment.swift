@@ -102,7 +102,12 @@ public struct Deployment: Sendable {
         /// Where pushed packages are kept for rollbacks (nil for an incoming directory).
         public var archiveDirectory: String? {
             guard case let .reprepro(base, _, archive) = self else { return nil }
-            return archive ?? Self.trimmed(base) + "-archive"
+            return Self.archiveDirectory(base: base, archive: archive)
+        }
+
+        /// `archive`, or the directory beside `base` (`/srv/apt` -> `/srv/apt-archive`).
+        static func archiveDirectory(base: String, archive: String?) -> String {
+            archive ?? trimmed(base) + "-archive"
         }
 
         /// The archive's place before it moved out of the served tree, `base/archive`.
@@ -559,7 +564,6 @@ public struct Deployment: Sendable {
         out.plain("  maintainer scripts: \(deb.maintainerScripts.joined(separator: ", ")); conffiles: \(deb.conffiles.count); md5sums: \(deb.hasMD5Sums ? "yes" : "no")\n")
     }
 
-
     // MARK: - Publish
 
     /// The .deb to push: the one built in this run, else the highest version of the package in
@@ -603,7 +607,7 @@ public struct Deployment: Sendable {
         case let .incoming(directory):
             try await repo.put(path, directory + "/" + fileName, mode: 0o644)
             say(settings.repositoryHost, "\(fileName) is in \(directory)")
-        case let .reprepro(base, codename, _):
+        case let .reprepro(base, codename, archiveSetting):
             let current = try await currentVersion(base: base, codename: codename)
             let archived = try await repositoryVersions(quietly: false)
             let wanted = try DebianVersion(version)
@@ -613,11 +617,12 @@ public struct Deployment: Sendable {
             if let current, let parsed = try? DebianVersion(current), parsed > wanted {
                 throw FabError(.invalidArgument, "the repository serves \(packageName) \(current), higher than \(version), and reprepro would skip \(version); nothing was changed. Use rollback to publish an older version.")
             }
-            let archive = (settings.repository.archiveDirectory ?? base + "-archive") + "/" + packageName
+            let archiveRoot = Repository.archiveDirectory(base: base, archive: archiveSetting)
+            let archive = archiveRoot + "/" + packageName
             let incoming = archive + "/.incoming-" + fileName
             let made = try await repo.run("mkdir -p -- \(q(archive))", warnOnly: true)
             guard made.succeeded else {
-                throw FabError(.aborted, "[\(settings.repositoryHost)] cannot create the rollback archive \(archive) (\(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); nothing was published. Create \(settings.repository.archiveDirectory ?? archive) owned by the login user there (as root: install -d -o USER \(q(settings.repository.archiveDirectory ?? archive))), or set Repository.reprepro(archive:) to a directory it can write.")
+                throw FabError(.aborted, "[\(settings.repositoryHost)] cannot create the rollback archive \(archive) (\(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); nothing was published. Have root create it for the login user (install -d -o USER \(q(archiveRoot))), or set Repository.reprepro(archive:) to a directory that user can write.")
             }
             try await repo.put(path, incoming, mode: 0o644)
             let remoteHash = try await repo.hide([.running, .stdout]) { try await repo.run(DeploymentCommands.sha256(incoming)).output }
