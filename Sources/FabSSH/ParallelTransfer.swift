@@ -82,7 +82,7 @@ extension SSHSession {
         let helpers = await siblings(streams.ranges(size: size).count - 1)
         defer { for helper in helpers { Task { await helper.close() } } }
         let ranges = TransferStreams.fixed(helpers.count + 1).ranges(size: size)
-        let temporary = SessionCore.temporaryName(beside: remotePath)
+        let temporary = TemporaryNames.beside(remotePath)
         try await core.perform { core in try core.createEmptyRemote(temporary, operation: operation) }
         do {
             let tally = ProgressTally(path: remotePath, total: size, handler: progress)
@@ -90,6 +90,7 @@ extension SSHSession {
                 try core.putRange(local: localPath, remote: temporary, range: range, operation: operation, cancel: cancel, tally: tally)
             }
             try await core.perform { core in
+                core.sweepAbandonedTemporaries(in: (remotePath as NSString).deletingLastPathComponent, own: (temporary as NSString).lastPathComponent, staging: false)
                 try core.setRemoteMode(temporary, mode: mode, operation: operation)
                 try core.renameReplacing(temporary, remotePath, operation: operation)
             }
@@ -108,7 +109,7 @@ extension SSHSession {
         defer { for helper in helpers { Task { await helper.close() } } }
         let ranges = TransferStreams.fixed(helpers.count + 1).ranges(size: info.size)
         let localDirectory = (localPath as NSString).deletingLastPathComponent
-        let temporary = SessionCore.temporaryName(beside: localPath)
+        let temporary = TemporaryNames.beside(localPath)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SSHError(.localFile, host: target.alias, operation: operation, path: localPath, underlying: String(cString: strerror(errno)),

@@ -183,18 +183,21 @@ extension SessionCore {
     }
 
     /// Uploads one local file atomically: to a temporary name beside the target, then renamed over it.
-    func putFile(local: String, remote: String, mode: Int32?, cancel: CancellationFlag,
+    /// With `sweep`, abandoned fab temporaries in the target's directory are removed on the way
+    /// (see ``TemporaryNames``); a tree upload sweeps once per directory.
+    func putFile(local: String, remote: String, mode: Int32?, sweep: Bool = true, cancel: CancellationFlag,
                  progress: TransferProgressHandler?) throws {
         let operation = "put \(remote)"
         guard let info = localStat(local) else {
             throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
                            message: "cannot read local file \(local): \(String(cString: strerror(errno))).")
         }
-        let temporary = Self.temporaryName(beside: remote)
+        let temporary = TemporaryNames.beside(remote)
         do {
             let tally = ProgressTally(path: remote, total: Int64(info.st_size), handler: progress)
             try putRange(local: local, remote: temporary, range: 0..<Int64(info.st_size), create: true, operation: operation,
                          cancel: cancel, tally: tally)
+            if sweep { sweepAbandonedTemporaries(in: (remote as NSString).deletingLastPathComponent, own: (temporary as NSString).lastPathComponent, staging: false) }
             try setRemoteMode(temporary, mode: mode ?? Int32(info.st_mode & 0o7777), operation: operation)
             try renameReplacing(temporary, remote, operation: operation)
         } catch {
@@ -202,12 +205,6 @@ extension SessionCore {
             try? removeRemote(temporary)
             throw error
         }
-    }
-
-    /// A name beside `path`, in the same directory, that no other transfer uses: `.NAME.fab-RANDOM`.
-    static func temporaryName(beside path: String) -> String {
-        let directory = (path as NSString).deletingLastPathComponent
-        return (directory.isEmpty ? "" : directory + "/") + ".\((path as NSString).lastPathComponent).fab-\(UInt32.random(in: 0...UInt32.max))"
     }
 
     /// Renames `from` to `to`, replacing `to` atomically (SFTP v3 rename refuses an existing target,
@@ -238,7 +235,7 @@ extension SessionCore {
         let handle = try sftpOpen(remote, flags: LIBSSH2_FXF_READ, mode: 0, directory: false, operation: operation)
         defer { sftpClose(handle) }
         let localDirectory = (local as NSString).deletingLastPathComponent
-        let temporary = Self.temporaryName(beside: local)
+        let temporary = TemporaryNames.beside(local)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
