@@ -25,9 +25,12 @@ public struct Deployment: Sendable {
     public struct Settings: Sendable {
         /// Prepended to the app's name to make the package name: `vrmd-` makes `vrmd-whois`.
         public var packagePrefix = "vrmd-"
-        /// Where the package installs the app (the virtualenv in `venv/`, the code in `app/`);
-        /// nil for `/vrmd/APP`.
+        /// Where the package installs the app (the virtualenv in `venv/`, the code in `app/`, as
+        /// ``layout`` says); nil for `/vrmd/APP`.
         public var installRoot: String?
+        /// Where the code, the virtualenv, more directories and links go; the default is the code in
+        /// `INSTALL_ROOT/app` and the virtualenv in `INSTALL_ROOT/venv`.
+        public var layout = Layout()
         /// The interpreter on the build host that makes the virtualenv. `/usr/bin/python3.11` makes
         /// the package depend on `python3.11`.
         public var python = "/usr/bin/python3.11"
@@ -177,6 +180,7 @@ public struct Deployment: Sendable {
         guard installRoot.hasPrefix("/"), installRoot != "/", !installRoot.contains(where: \.isWhitespace) else {
             throw FabError(.invalidArgument, "the install root '\(installRoot)' must be an absolute path other than / without spaces.")
         }
+        try settings.layout.validate(installRoot: installRoot)
         guard settings.python.hasPrefix("/") else {
             throw FabError(.invalidArgument, "the build interpreter '\(settings.python)' must be an absolute path such as /usr/bin/python3.11.")
         }
@@ -251,6 +255,7 @@ public struct Deployment: Sendable {
         var timings = BuildTimings()
         var mark = ContinuousClock.now
         let source = try DeploymentSource.resolve(projectDirectory: projectDirectory, branch: branch)
+        try checkLayout(against: source)
         for path in source.uncommittedChanges() {
             warn("localhost", "not committed, so not built: \(path)")
         }
@@ -267,6 +272,7 @@ public struct Deployment: Sendable {
         let build = fab.on(settings.buildHost)
         let home = try await build.hide([.running, .stdout]) { try await build.run("printf '%s' \"$HOME\"").output }
         guard home.hasPrefix("/") else { throw FabError(.aborted, "[\(settings.buildHost)] the login user's home '\(home)' is not an absolute path.") }
+        try await checkLinks(on: build)
         mark = timings.add("connect", since: mark)
         try await installBuildDependencies(on: build, home: home)
         mark = timings.add("apt", since: mark)
@@ -286,8 +292,13 @@ public struct Deployment: Sendable {
         let stamp = Self.timestamp()
         let directory = "\(home)/\(settings.buildDirectory)/\(app)/\(stamp)-\(source.shortCommit)"
         let remoteTar = directory + "/source.tar"
-        try await build.run("mkdir -p \(build.quote(directory + "/src")) && chmod 700 \(build.quote(directory))")
-        try await transferSource(source, tarball: tarball, remoteTar: remoteTar, into: directory + "/src", on: build)
+        do {
+            try await build.run("mkdir -p \(build.quote(directory + "/src")) && chmod 700 \(build.quote(directory))")
+            try await transferSource(source, tarball: tarball, remoteTar: remoteTar, into: directory + "/src", on: build)
+        } catch {
+            await abandonBuild(directory: directory, timings: timings, failedAfter: Self.seconds(from: mark))
+            throw error
+        }
         fab.state[Self.prepared] = PreparedBuild(source: source, version: chosen, home: home, buildDirectory: directory, tarball: remoteTar)
         timings.add("source", since: mark)
         fab.state[Self.timingsKey] = timings
@@ -398,29 +409,50 @@ public struct Deployment: Sendable {
     /// - Throws: ``FabError`` when ``prepareApp(branch:version:)`` did not run, a gate rejected the
     ///   package, or its file name is taken; ``RelocationError`` when files still name the build path;
     ///   ``CommandFailure`` when a step fails.
+    ///   A failed build removes its build directory on the build host (unless
+    ///   ``Settings/keepBuildDirectory``) and prints the step timings up to the failure.
     @discardableResult
     public func buildDeb() async throws -> String {
         guard let prepared = fab.state[Self.prepared] else {
             throw FabError(.invalidArgument, "buildDeb() needs prepareApp() first, in the same task or run.")
         }
+        var timings = fab.state[Self.timingsKey] ?? BuildTimings()
+        let started = ContinuousClock.now, before = timings.total
+        do {
+            return try await buildDeb(prepared, timings: &timings)
+        } catch {
+            // The steps that finished are in timings; the rest of the time went to the one that failed.
+            let failed = Self.seconds(from: started) - (timings.total - before)
+            await abandonBuild(directory: prepared.buildDirectory, timings: timings, failedAfter: failed)
+            throw error
+        }
+    }
+
+    /// ``buildDeb()``'s steps; `timings` gets each step as it finishes.
+    private func buildDeb(_ prepared: PreparedBuild, timings: inout BuildTimings) async throws -> String {
         let build = fab.on(settings.buildHost)
         let q = build.quote
         let dir = prepared.buildDirectory
         let src = dir + "/src"
         let staging = dir + "/pkg"
         let root = staging + installRoot
-        let venv = root + "/venv"
-        let appDir = root + "/app"
+        let layout = settings.layout
+        let venv = staging + layout.virtualenvPath(installRoot: installRoot)
+        let code = layout.codePath(installRoot: installRoot).map { staging + $0 }
+        // Where requirements.txt and the project's pyproject.toml are read: the staged code, or the
+        // source tree when the package ships no code.
+        let appDir = code ?? src
         let cache = prepared.home + "/" + settings.pipCacheDirectory
         let python = settings.python
         var started = ContinuousClock.now
-        var timings = fab.state[Self.timingsKey] ?? BuildTimings()
         var mark = started
 
-        // The code: the project's files without debian/ (maintainer scripts) and etc/ (installed under /etc).
-        let excluded = settings.excludes.map { "--exclude=\(q($0))" }.joined(separator: " ")
-        try await build.run("mkdir -p \(q(appDir)) \(q(cache)) && tar -C \(q(src)) \(excluded) --exclude=./debian --exclude=./etc -cf - . | tar -C \(q(appDir)) -xf -")
-        try await build.run("if [ -d \(q(src + "/etc")) ]; then mkdir -p \(q(staging + "/etc")) && cp -R \(q(src + "/etc/.")) \(q(staging + "/etc/")); fi")
+        // The code: the project's files without debian/ (maintainer scripts), etc/ (installed under
+        // /etc) and the layout's directories (installed where it says); then those directories and links.
+        try await build.run("mkdir -p \(q(cache))")
+        for command in layout.stagingCommands(installRoot: installRoot, source: src, staging: staging, excludes: settings.excludes) {
+            try await build.run(command)
+        }
         let context = BuildContext(build: build, appDirectory: appDir, venv: venv, root: root, version: prepared.version, buildDirectory: dir)
         try await runBuildSteps(.source, context)
         mark = timings.add("code", since: mark)
@@ -449,7 +481,9 @@ public struct Deployment: Sendable {
             if split && index == 0 { try await runBuildSteps(.virtualenv, context) }
         }
         // What building the app in place leaves behind.
-        try await build.run("cd \(q(appDir)) && rm -rf build *.egg-info && find . -name __pycache__ -prune -exec rm -rf {} +")
+        if let code {
+            try await build.run("cd \(q(code)) && rm -rf build *.egg-info && find . -name __pycache__ -prune -exec rm -rf {} +")
+        }
         say(settings.buildHost, "virtualenv ready in \(Self.seconds(since: started)) (Python \(pythonVersion))")
         try await runBuildSteps(.installed, context)
         mark = timings.add(buildSteps.isEmpty ? "pip" : "pip+steps", since: mark)
@@ -479,6 +513,8 @@ public struct Deployment: Sendable {
             shlibs = DeploymentCommands.shlibsDepends(fromShlibdepsOutput: output.stdout)
             say(settings.buildHost, "\(elfFiles.count) ELF files; dpkg-shlibdeps: \(shlibs.joined(separator: ", "))")
         }
+        let linked = try await treeDepends(on: build, staging: staging)
+        if !linked.isEmpty { say(settings.buildHost, "symlinks leaving the package need: \(linked.joined(separator: ", "))") }
         mark = timings.add("native deps", since: mark)
 
         // Files Debian expects: units where packages put them, documentation, lintian overrides.
@@ -508,7 +544,7 @@ public struct Deployment: Sendable {
                                          maintainer: settings.maintainer, synopsis: settings.synopsis ?? ControlFileBuilder.defaultSynopsis(package: packageName, app: app))
         control.installedSize = try ControlFileBuilder.installedSize(parsingFindOutput: sizeOutput)
         control.runDepends = runDeps
-        control.shlibsDepends = shlibs
+        control.shlibsDepends = shlibs + linked
         control.pythonVersion = pythonVersion
         control.section = settings.section
         control.priority = settings.priority
@@ -748,6 +784,34 @@ public struct Deployment: Sendable {
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         return formatter.string(from: Date())
+    }
+
+    /// Removes a failed build's directory on the build host, unless ``Settings/keepBuildDirectory``,
+    /// and prints the step timings with the time of the step that failed. A cleanup that fails only
+    /// warns: the build's own error is the one to report.
+    func abandonBuild(directory: String, timings: BuildTimings, failedAfter seconds: Double) async {
+        var timings = timings
+        timings.add("failed step", seconds: max(0, seconds))
+        say(settings.buildHost, "build failed; " + timings.summary)
+        fab.state[Self.timingsKey] = nil
+        fab.state[Self.prepared] = nil
+        let build = fab.on(settings.buildHost)
+        if settings.keepBuildDirectory {
+            say(settings.buildHost, "kept the failed build's directory \(directory) (keepBuildDirectory)")
+            return
+        }
+        do {
+            try await build.hide([.running]) { try await build.run("rm -rf -- \(build.quote(directory))") }
+            say(settings.buildHost, "removed the failed build's directory \(directory)")
+        } catch {
+            warn(settings.buildHost, "could not remove the failed build's directory \(directory) (\(error)); remove it by hand.")
+        }
+    }
+
+    /// Seconds from `start` to now.
+    static func seconds(from start: ContinuousClock.Instant) -> Double {
+        let duration = ContinuousClock.now - start
+        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     static func seconds(since start: ContinuousClock.Instant) -> String {

@@ -61,17 +61,20 @@ private func makeVirtualenvPackage(in tmp: TemporaryDirectory, package: String, 
 struct LintPolicyTests {
     @Test("fab's overrides follow the layout, use lintian 2.116's pointers and say why")
     func overridesForLayouts() {
-        let srv = LintOverrides.forLayout(package: "shop", installPaths: ["/srv/www/shop"])
+        let srv = LintOverrides.forLayout(package: "shop", installRoot: "/srv/www/shop", directories: ["/etc/shop", "/srv/www/shop/static", "/opt/shop-data"], links: ["/usr/bin/shop", "/srv/shop-current"])
         #expect(srv.contains("shop: dir-or-file-in-srv [srv/www/]\n"))
         #expect(srv.contains("shop: dir-or-file-in-srv [srv/www/shop/*]\n"))
         #expect(srv.contains("shop: shared-library-is-executable * [srv/www/shop/*.libs/*]\n"))
         #expect(srv.contains("shop: custom-library-search-path RUNPATH /srv/www/shop/* [srv/www/shop/*]\n"))
-        #expect(!srv.contains("non-standard-toplevel-dir") && !srv.contains("dir-or-file-in-opt"))
-        let opt = LintOverrides.forLayout(package: "vrmd-shop", installPaths: ["/opt/shop"])
+        #expect(!srv.contains("non-standard-toplevel-dir") && !srv.contains("etc/shop") && !srv.contains("usr/bin"))
+        // The layout's directories and links outside the install root: a directory with its contents, a link by itself.
+        #expect(srv.contains("shop: dir-or-file-in-opt [opt/shop-data/*]\n") && srv.contains("shop: dir-or-file-in-srv [srv/shop-current]\n"))
+        #expect(!srv.contains("srv/www/shop/static"))
+        let opt = LintOverrides.forLayout(package: "vrmd-shop", installRoot: "/opt/shop")
         #expect(opt.contains("vrmd-shop: dir-or-file-in-opt [opt/shop/*]\n") && !opt.contains("srv"))
-        let site = LintOverrides.forLayout(package: "vrmd-whois", installPaths: ["/vrmd/whois"])
+        let site = LintOverrides.forLayout(package: "vrmd-whois", installRoot: "/vrmd/whois")
         #expect(site.contains("vrmd-whois: non-standard-toplevel-dir [vrmd/]\nvrmd-whois: file-in-unusual-dir [vrmd/whois/*]\n"))
-        let fhs = LintOverrides.forLayout(package: "shop", installPaths: ["/usr/lib/shop"])
+        let fhs = LintOverrides.forLayout(package: "shop", installRoot: "/usr/lib/shop")
         #expect(!fhs.contains("toplevel") && fhs.contains("package-installs-python-pycache-dir [usr/lib/shop/*]"))
         // Every override line follows a comment that says why.
         for text in [srv, opt, site] {
@@ -146,7 +149,7 @@ struct LintPolicyTests {
         let tmp = try TemporaryDirectory("lint")
         defer { tmp.remove() }
         func fab(_ package: String, _ root: String) -> String {
-            LintOverrides.forLayout(package: package, installPaths: [root])
+            LintOverrides.forLayout(package: package, installRoot: root)
         }
         let srv = try makeVirtualenvPackage(in: tmp, package: "demo", root: "/srv/demo", overrides: fab("demo", "/srv/demo"))
         let opt = try makeVirtualenvPackage(in: tmp, package: "vrmd-demo", root: "/opt/demo", overrides: fab("vrmd-demo", "/opt/demo"))
