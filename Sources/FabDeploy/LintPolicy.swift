@@ -109,6 +109,8 @@ enum LintOverrides {
         let root = String(installRoot.split(separator: "/").joined(separator: "/"))
         add("fab: the virtualenv ships byte-code compiled for its final path at build time, because the service user cannot write to /\(root) to compile it.",
             ["package-installs-python-pycache-dir [\(root)/*]"])
+        add("fab: the virtualenv's scripts run its own interpreter, which this package ships under /\(root).",
+            ["unusual-interpreter /\(root)/* [\(root)/*]"])
         add("fab: wheels bundle the exact shared libraries they were built against in PKG.libs/ (auditwheel), mode 0755 as pip installs them; they are loaded through the extension's $ORIGIN RUNPATH, never from the system's paths.",
             ["shared-library-is-executable * [\(root)/*.libs/*]", "embedded-library * [\(root)/*.libs/*]"])
         add("fab: extensions built from source by pip keep a RUNPATH into the virtualenv, which fab rewrote to the install path; it points inside this package only.",
