@@ -150,6 +150,15 @@ public struct Deployment: Sendable {
     }
 
     private static let built = StateKey<String>("fab-deploy.built-deb")
+    /// What a dry run's ``buildDeb()`` would have fetched, for a dry run's ``pushToRepo(deb:)``.
+    private static let planned = StateKey<PlannedArtifact>("fab-deploy.planned-deb")
+
+    /// A .deb a dry run planned but did not make.
+    struct PlannedArtifact: Sendable {
+        var path: String
+        var version: String
+        var architecture: String
+    }
     private static let prepared = StateKey<PreparedBuild>("fab-deploy.prepared")
 
     /// A deployment of `app` for the task's `fab`.
@@ -200,6 +209,28 @@ public struct Deployment: Sendable {
 
     func say(_ host: String, _ text: String) { fab.runtime.output.line(host, .status, text) }
     func warn(_ host: String, _ text: String) { fab.runtime.output.line(host, .warning, text) }
+
+    // MARK: - Dry run
+
+    /// Whether this run only prints its plan (`fab --dry-run`).
+    var dryRun: Bool { fab.runtime.dryRun }
+
+    /// The output of a read-only `command` on `host`, which runs under `--dry-run` too (it changes
+    /// nothing). When it fails under `--dry-run` (it reads what an earlier, only printed, step would
+    /// have made, or a host is not ready), the plan says so and goes on with `planned`.
+    /// - Throws: ``CommandFailure`` when the command fails in a real run.
+    func read(_ host: Fab, _ command: String, planned: String) async throws -> String {
+        guard dryRun else { return try await host.hide([.running, .stdout]) { try await host.run(command).output } }
+        let result = try await host.probe(command)
+        if result.succeeded { return result.output }
+        let firstLine = command.split(whereSeparator: \.isNewline).first.map(String.init) ?? command
+        let shown = firstLine.count > 100 ? firstLine.prefix(100) + "…" : firstLine
+        let why = result.stderr.split(whereSeparator: \.isNewline).last.map { " (\($0))" } ?? ""
+        let lines = planned.split(whereSeparator: \.isNewline)
+        let value = lines.isEmpty ? "nothing" : lines.count == 1 ? "'\(planned)'" : lines.joined(separator: ", ")
+        say(host.host ?? "localhost", "dry run: this read failed\(why), as it may before the steps above have run: \(shown); planning with \(value)")
+        return planned
+    }
 
     // MARK: - Version file
 
@@ -256,7 +287,7 @@ public struct Deployment: Sendable {
         var mark = ContinuousClock.now
         let source = try DeploymentSource.resolve(projectDirectory: projectDirectory, branch: branch)
         try checkLayout(against: source)
-        for path in source.uncommittedChanges() {
+        for path in source.uncommittedChanges(excluding: settings.excludes) {
             warn("localhost", "not committed, so not built: \(path)")
         }
         if let version {
@@ -270,7 +301,7 @@ public struct Deployment: Sendable {
         mark = timings.add("source", since: mark)
 
         let build = fab.on(settings.buildHost)
-        let home = try await build.hide([.running, .stdout]) { try await build.run("printf '%s' \"$HOME\"").output }
+        let home = try await build.probe("printf '%s' \"$HOME\"").output
         guard home.hasPrefix("/") else { throw FabError(.aborted, "[\(settings.buildHost)] the login user's home '\(home)' is not an absolute path.") }
         try await checkLinks(on: build)
         mark = timings.add("connect", since: mark)
@@ -316,8 +347,7 @@ public struct Deployment: Sendable {
         let started = ContinuousClock.now
         let stamp = home + "/" + DeploymentCommands.aptStampFile
         if let check = DeploymentCommands.aptAlreadyReady(packages, stamp: stamp, maxAgeMinutes: settings.aptUpdateMaxAgeMinutes) {
-            let ready = try await build.hide([.running, .stdout, .stderr]) { try await build.run(check, warnOnly: true) }
-            if ready.succeeded {
+            if try await build.probe(check).succeeded {
                 say(settings.buildHost, "build dependencies installed, apt lists updated less than \(settings.aptUpdateMaxAgeMinutes) min ago: apt-get skipped")
                 return
             }
@@ -334,9 +364,7 @@ public struct Deployment: Sendable {
     /// builds in ``artifactDirectory`` (rejected ones included) know, plus one.
     func nextVersion(build: Fab) async throws -> String {
         var known: [String] = []
-        let show = try await build.hide([.running, .stdout, .stderr]) {
-            try await build.run(DeploymentCommands.aptCacheShow(packageName), warnOnly: true)
-        }
+        let show = try await build.probe(DeploymentCommands.aptCacheShow(packageName))
         if show.succeeded { known += try DeploymentCommands.versions(fromAptCacheShow: show.stdout) }
         known += try await repositoryVersions(quietly: true)
         known += LocalArtifacts.versions(package: packageName, in: artifactDirectory)
@@ -360,15 +388,13 @@ public struct Deployment: Sendable {
         // prepareApp asks twice (the next version, then whether it exists): one listing serves both.
         if quietly, let known = fab.state[Self.preparedRepositoryVersions] { return known }
         do {
-            let versions = try await repo.hide([.running, .stdout]) {
-                let listed = try await repo.run(DeploymentCommands.repreproList(base: base, codename: codename, package: packageName))
-                let archived = try await repo.run(DeploymentCommands.listArchive(directory: archive + "/" + packageName, package: packageName))
-                // Versions an older fab archived inside the served tree still count: a version names one set of bytes.
-                let old = archive == legacy ? "" : try await repo.run(DeploymentCommands.listArchive(directory: legacy + "/" + packageName, package: packageName)).stdout
-                warnAboutLegacyArchive(DeploymentCommands.versions(fromArchiveListing: old, package: packageName))
-                return DeploymentCommands.versions(fromRepreproList: listed.stdout)
-                    + DeploymentCommands.versions(fromArchiveListing: archived.stdout + "\n" + old, package: packageName)
-            }
+            let listed = try await read(repo, DeploymentCommands.repreproList(base: base, codename: codename, package: packageName), planned: "")
+            let archived = try await read(repo, DeploymentCommands.listArchive(directory: archive + "/" + packageName, package: packageName), planned: "")
+            // Versions an older fab archived inside the served tree still count: a version names one set of bytes.
+            let old = archive == legacy ? "" : try await read(repo, DeploymentCommands.listArchive(directory: legacy + "/" + packageName, package: packageName), planned: "")
+            warnAboutLegacyArchive(DeploymentCommands.versions(fromArchiveListing: old, package: packageName))
+            let versions = DeploymentCommands.versions(fromRepreproList: listed)
+                + DeploymentCommands.versions(fromArchiveListing: archived + "\n" + old, package: packageName)
             if quietly { fab.state[Self.preparedRepositoryVersions] = versions }
             return versions
         } catch where quietly {
@@ -408,9 +434,8 @@ public struct Deployment: Sendable {
     /// - Returns: the local path of the .deb.
     /// - Throws: ``FabError`` when ``prepareApp(branch:version:)`` did not run, a gate rejected the
     ///   package, or its file name is taken; ``RelocationError`` when files still name the build path;
-    ///   ``CommandFailure`` when a step fails.
-    ///   A failed build removes its build directory on the build host (unless
-    ///   ``Settings/keepBuildDirectory``) and prints the step timings up to the failure.
+    ///   ``CommandFailure`` when a step fails. A failed build removes its build directory on the build
+    ///   host (unless ``Settings/keepBuildDirectory``) and prints the step timings up to the failure.
     @discardableResult
     public func buildDeb() async throws -> String {
         guard let prepared = fab.state[Self.prepared] else {
@@ -458,7 +483,7 @@ public struct Deployment: Sendable {
         mark = timings.add("code", since: mark)
 
         // The virtualenv, with the persistent pip cache.
-        let pythonVersion = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.pythonVersion(python)).output }
+        let pythonVersion = try await read(build, DeploymentCommands.pythonVersion(python), planned: Self.plannedPythonVersion(python))
         try await build.run(DeploymentCommands.createVirtualenv(python: python, venv: venv))
         if settings.upgradePip {
             try await build.run(DeploymentCommands.pipInstall(venv: venv, arguments: ["--upgrade", "pip", "wheel"], cacheDirectory: cache,
@@ -466,9 +491,14 @@ public struct Deployment: Sendable {
         }
         mark = timings.add("venv", since: mark)
         var requirements: [String] = [], project: [String] = []
-        if try await build.exists(appDir + "/requirements.txt") { requirements = ["-r", appDir + "/requirements.txt"] }
-        let hasProject = try await build.exists(appDir + "/pyproject.toml")
-        let hasSetup = try await build.exists(appDir + "/setup.py")
+        // A dry run staged nothing: the committed tree says what the staged code would hold.
+        let committed = dryRun ? Set(try prepared.source.entries().map(\.path)) : []
+        func staged(_ name: String) async throws -> Bool {
+            dryRun ? committed.contains(name) : try await build.exists(appDir + "/" + name)
+        }
+        if try await staged("requirements.txt") { requirements = ["-r", appDir + "/requirements.txt"] }
+        let hasProject = try await staged("pyproject.toml")
+        let hasSetup = try await staged("setup.py")
         if hasProject || hasSetup { project = [appDir] }
         // Steps that need the requirements (compilemessages) run before the project is installed.
         let split = buildSteps.contains { $0.phase == .virtualenv }
@@ -494,18 +524,27 @@ public struct Deployment: Sendable {
         let relocated = try await build.hide([.stdout]) {
             try await build.run(relocation.command, warnOnly: true, stdin: relocation.script)
         }
-        let report = try relocation.report(exitStatus: relocated.exitStatus, standardOutput: relocated.stdout, standardError: relocated.stderr)
-        say(settings.buildHost, "relocation: \(report.totalRewritten) files rewritten, \(report.elfSearchPathsFixed) ELF search paths fixed, \(report.elfStripped) stripped, \(report.bytecodeCompiled) byte-code files compiled; audit passed (\(report.filesScanned) files scanned) in \(Self.seconds(since: started))")
-        fab.state[Self.auditKey] = report.filesScanned
+        var auditedFiles = 0
+        if dryRun {
+            say(settings.buildHost, "dry run: relocation from \(root) to \(installRoot) and its audit run on the built tree")
+        } else {
+            let report = try relocation.report(exitStatus: relocated.exitStatus, standardOutput: relocated.stdout, standardError: relocated.stderr)
+            say(settings.buildHost, "relocation: \(report.totalRewritten) files rewritten, \(report.elfSearchPathsFixed) ELF search paths fixed, \(report.elfStripped) stripped, \(report.bytecodeCompiled) byte-code files compiled; audit passed (\(report.filesScanned) files scanned) in \(Self.seconds(since: started))")
+            fab.state[Self.auditKey] = report.filesScanned
+            auditedFiles = report.filesScanned
+        }
         mark = timings.add("relocation+audit", since: mark)
 
         // Native code: architecture and shared-library dependencies.
-        let elfOutput = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.listELFFiles(under: staging, python: python)).stdout }
+        let elfOutput = try await read(build, DeploymentCommands.listELFFiles(under: staging, python: python), planned: "")
         let elfFiles = elfOutput.split(whereSeparator: \.isNewline).map(String.init)
+        if dryRun && elfFiles.isEmpty {
+            say(settings.buildHost, "dry run: the architecture and the shared libraries of native code come from the built tree; planning with none (Architecture: all)")
+        }
         var architecture = "all"
         var shlibs: [String] = []
         if !elfFiles.isEmpty {
-            architecture = try await build.hide([.running, .stdout]) { try await build.run("dpkg --print-architecture").output }
+            architecture = try await read(build, "dpkg --print-architecture", planned: "amd64")
             let libraryDirectories = Array(Set(elfFiles.filter { $0.contains(".so") }.map { ($0 as NSString).deletingLastPathComponent })).sorted()
             let output = try await build.hide([.running, .stdout]) {
                 try await build.run(DeploymentCommands.shlibdeps(files: elfFiles, libraryDirectories: libraryDirectories, workDirectory: dir + "/shlibdeps"))
@@ -532,13 +571,10 @@ public struct Deployment: Sendable {
             try await build.run(DeploymentCommands.strip(files: elfFiles))
         }
         try await build.run(DeploymentCommands.normalizeModes(stagingDirectory: staging))
-        let sizeOutput = try await build.hide([.running, .stdout]) {
-            try await build.run(ControlFileBuilder.installedSizeCommand(directory: staging)).stdout
-        }
+        let sizeOutput = try await read(build, ControlFileBuilder.installedSizeCommand(directory: staging), planned: "")
         try await build.run("mkdir -p \(q(staging + "/DEBIAN")) && for s in preinst postinst prerm postrm; do if [ -f \(q(src + "/debian"))/$s ]; then install -m 0755 \(q(src + "/debian"))/$s \(q(staging + "/DEBIAN"))/$s; fi; done")
-        let conffileOutput = try await build.hide([.running, .stdout]) {
-            try await build.run("cd \(q(staging)) && if [ -d etc ]; then find etc -type f | LC_ALL=C sort; fi").stdout
-        }
+        let conffileOutput = try await read(build, "cd \(q(staging)) && if [ -d etc ]; then find etc -type f | LC_ALL=C sort; fi",
+                                            planned: committed.filter { $0.hasPrefix("etc/") && !$0.hasPrefix("etc/systemd/system/") }.sorted().joined(separator: "\n"))
         let conffiles = conffileOutput.split(whereSeparator: \.isNewline).map { "/" + $0 }
         var control = ControlFileBuilder(package: packageName, version: prepared.version, architecture: architecture,
                                          maintainer: settings.maintainer, synopsis: settings.synopsis ?? ControlFileBuilder.defaultSynopsis(package: packageName, app: app))
@@ -566,15 +602,26 @@ public struct Deployment: Sendable {
         let fileName = DeploymentCommands.debFileName(package: packageName, version: prepared.version, architecture: architecture)
         let remoteDeb = dir + "/" + fileName
         try await build.run(DeploymentCommands.buildDeb(stagingDirectory: staging, output: remoteDeb, level: settings.compressionLevel))
-        let remoteHash = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.sha256(remoteDeb)).output }
+        let remoteHash = try await read(build, DeploymentCommands.sha256(remoteDeb), planned: "")
         say(settings.buildHost, "built \(fileName) in \(Self.seconds(since: started))")
         mark = timings.add("dpkg-deb", since: mark)
 
+        if dryRun {
+            if settings.lint.enabled {
+                try await build.run(LintCommands.start(deb: remoteDeb, directory: dir))
+            }
+            _ = try await build.get(remoteDeb, artifactDirectory + "/" + fileName)
+            say("localhost", "dry run: \(fileName) would be fetched to \(artifactDirectory), checked against the build host's SHA-256, read back\(settings.lint.enabled ? ", judged by lintian (failing on \(settings.lint.failOn.rawValue)s)" : "") and kept with its manifest only if every gate passed")
+            if !settings.keepBuildDirectory { try await build.run("rm -rf -- \(q(dir))") }
+            fab.state[Self.planned] = PlannedArtifact(path: artifactDirectory + "/" + fileName, version: prepared.version, architecture: architecture)
+            fab.state[Self.timingsKey] = nil
+            return artifactDirectory + "/" + fileName
+        }
         // Fetch and verify while lintian checks it on the build host; keep it only when every gate passed.
         let local = try await fetchThroughGates(
             BuiltPackage(remotePath: remoteDeb, remoteSHA256: remoteHash, fileName: fileName, version: prepared.version,
                          architecture: architecture, branch: prepared.source.branch, commit: prepared.source.shortCommit,
-                         auditedFiles: report.filesScanned),
+                         auditedFiles: auditedFiles),
             timings: &timings, mark: &mark)
         if !settings.keepBuildDirectory {
             try await build.run("rm -rf -- \(q(dir))")
@@ -628,14 +675,21 @@ public struct Deployment: Sendable {
     ///   does not match the file, the repository already has that version or a higher one (nothing is
     ///   changed then), or the repository does not list it after including it.
     public func pushToRepo(deb: String? = nil) async throws {
-        let path = try deb.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) } ?? latestArtifact()
-        let package = try DebPackage(path: path)
-        guard package.control.package == packageName, let version = package.control.version,
-              let architecture = package.control.architecture else {
-            throw FabError(.invalidArgument, "\(path) is not a \(packageName) package (it is \(package.control.package ?? "unnamed")).")
+        let path: String, version: String, architecture: String, hash: String
+        if deb == nil, dryRun, fab.state[Self.built] == nil, let plan = fab.state[Self.planned] {
+            // A dry run's deb task made nothing: plan the push of what it would have made.
+            (path, version, architecture, hash) = (plan.path, plan.version, plan.architecture, "")
+        } else {
+            path = try deb.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) } ?? latestArtifact()
+            let package = try DebPackage(path: path)
+            guard package.control.package == packageName, let packageVersion = package.control.version,
+                  let packageArchitecture = package.control.architecture else {
+                throw FabError(.invalidArgument, "\(path) is not a \(packageName) package (it is \(package.control.package ?? "unnamed")).")
+            }
+            // Only a build that passed every gate is published: its manifest must say so and match the file.
+            let manifest = try ArtifactManifest.verify(deb: path, package: packageName, version: packageVersion, architecture: packageArchitecture)
+            (version, architecture, hash) = (packageVersion, packageArchitecture, manifest.sha256)
         }
-        let manifest = try ArtifactManifest.verify(deb: path, package: packageName, version: version, architecture: architecture)
-        let hash = manifest.sha256
         let repo = fab.on(settings.repositoryHost)
         let q = repo.quote
         let fileName = DeploymentCommands.debFileName(package: packageName, version: version, architecture: architecture)
@@ -661,12 +715,17 @@ public struct Deployment: Sendable {
                 throw FabError(.aborted, "[\(settings.repositoryHost)] cannot create the rollback archive \(archive) (\(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); nothing was published. Have root create it for the login user (install -d -o USER \(q(archiveRoot))), or set Repository.reprepro(archive:) to a directory that user can write.")
             }
             try await repo.put(path, incoming, mode: 0o644)
-            let remoteHash = try await repo.hide([.running, .stdout]) { try await repo.run(DeploymentCommands.sha256(incoming)).output }
+            let remoteHash = try await read(repo, DeploymentCommands.sha256(incoming), planned: hash)
             guard remoteHash == hash else {
                 try await repo.run("rm -f \(q(incoming))")
                 throw FabError(.aborted, "the uploaded \(fileName) has SHA-256 \(remoteHash), not \(hash); the upload was corrupted, nothing was published.")
             }
             let included = try await repo.run(DeploymentCommands.repreproInclude(base: base, codename: codename, deb: incoming), warnOnly: true)
+            if dryRun {
+                try await repo.run("mv -f \(q(incoming)) \(q(archive + "/" + fileName))")
+                say(settings.repositoryHost, "dry run: \(packageName) \(version) would be published in \(codename) and kept in \(archive) for rollbacks")
+                return
+            }
             let landed = try await currentVersion(base: base, codename: codename)
             guard included.succeeded, let landed, (try? DebianVersion(landed)) == wanted else {
                 try await repo.run("rm -f \(q(incoming))")
@@ -680,9 +739,7 @@ public struct Deployment: Sendable {
     /// The version the reprepro distribution serves, or nil.
     func currentVersion(base: String, codename: String) async throws -> String? {
         let repo = fab.on(settings.repositoryHost)
-        let output = try await repo.hide([.running, .stdout]) {
-            try await repo.run(DeploymentCommands.repreproList(base: base, codename: codename, package: packageName)).stdout
-        }
+        let output = try await read(repo, DeploymentCommands.repreproList(base: base, codename: codename, package: packageName), planned: "")
         return DeploymentCommands.versions(fromRepreproList: output).first
     }
 
@@ -699,13 +756,9 @@ public struct Deployment: Sendable {
             let wanted: DebianVersion
             do { wanted = try DebianVersion(version) } catch let error as DebianVersionError { throw FabError(.invalidArgument, error.description) }
             let archive = archiveRoot + "/" + packageName
-            let listing = try await repo.hide([.running, .stdout]) {
-                try await repo.run(DeploymentCommands.listArchive(directory: archive, package: packageName)).stdout
-            }
+            let listing = try await read(repo, DeploymentCommands.listArchive(directory: archive, package: packageName), planned: "")
             if let legacy = settings.repository.legacyArchiveDirectory, legacy != archiveRoot {
-                let old = try await repo.hide([.running, .stdout]) {
-                    try await repo.run(DeploymentCommands.listArchive(directory: legacy + "/" + packageName, package: packageName)).stdout
-                }
+                let old = try await read(repo, DeploymentCommands.listArchive(directory: legacy + "/" + packageName, package: packageName), planned: "")
                 warnAboutLegacyArchive(DeploymentCommands.versions(fromArchiveListing: old, package: packageName))
             }
             guard let name = listing.split(whereSeparator: \.isNewline).map(String.init).first(where: {
@@ -719,7 +772,7 @@ public struct Deployment: Sendable {
                 try await repo.run(DeploymentCommands.repreproInclude(base: base, codename: codename, deb: archive + "/" + name))
             }
             let landed = try await currentVersion(base: base, codename: codename)
-            guard landed.flatMap({ try? DebianVersion($0) }) == wanted else {
+            guard dryRun || landed.flatMap({ try? DebianVersion($0) }) == wanted else {
                 throw FabError(.aborted, "reprepro serves \(landed ?? "nothing") after re-including \(name).")
             }
             say(settings.repositoryHost, "repository now serves \(packageName) \(version)")
@@ -747,6 +800,10 @@ public struct Deployment: Sendable {
         let target = version.map { "\(packageName)=\($0)" } ?? packageName
         try await fab.sudo(DeploymentCommands.aptInstall([target], allowDowngrades: allowDowngrade))
         let installed = try await installedVersion()
+        if dryRun {
+            say(fab.host ?? "localhost", "dry run: \(packageName) \(version ?? "(the newest)") would replace what is installed now: \(installed ?? "nothing")")
+            return
+        }
         say(fab.host ?? "localhost", "\(packageName) \(installed ?? "not installed") is installed")
         if let version, installed.flatMap({ try? DebianVersion($0) }) != (try? DebianVersion(version)) {
             throw FabError(.aborted, "[\(fab.host ?? "localhost")] \(packageName) \(installed ?? "nothing") is installed, not \(version).")
@@ -766,13 +823,17 @@ public struct Deployment: Sendable {
 
     /// The version of the package installed on the task's host, or nil.
     public func installedVersion() async throws -> String? {
-        let result = try await fab.hide([.running, .stdout]) {
-            try await fab.run(DeploymentCommands.installedVersion(packageName), warnOnly: true)
-        }
+        let result = try await fab.probe(DeploymentCommands.installedVersion(packageName))
         return result.succeeded ? result.output : nil
     }
 
     // MARK: - Helpers
+
+    /// The version a dry run assumes for an interpreter it cannot run yet: `3.11` for `.../python3.11`, else `3`.
+    static func plannedPythonVersion(_ python: String) -> String {
+        let name = (python as NSString).lastPathComponent
+        return name.hasPrefix("python") && name.count > 6 ? String(name.dropFirst(6)) : "3"
+    }
 
     static func absolute(_ path: String, base: String) -> String {
         path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
