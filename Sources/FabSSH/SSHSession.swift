@@ -129,7 +129,7 @@ public final class SSHSession: Sendable {
                 throw error
             }
             try HostKeyVerifier(core: core, target: target, knownHosts: knownHosts, warnings: warnings).verify()
-            try Authenticator(core: core, target: target, secrets: secrets, deadline: deadline + 3600).authenticate()
+            try Authenticator(core: core, target: target, secrets: secrets).authenticate()
             core.startIdleKeepalive()
         }
         return core
