@@ -79,11 +79,14 @@ extension Fab {
     /// Downloads a remote file or directory tree. The local path may contain `%(host)s`,
     /// `%(basename)s`, `%(dirname)s` and `%(path)s`, so a multi-host get keeps one copy per host.
     /// - Returns: the local path written.
-    /// - Throws: ``SSHError`` when the remote path is missing or unreadable.
+    /// - Throws: ``SSHError`` when the remote path is missing or unreadable, ``FabError`` for a path with a NUL byte.
     @discardableResult
     public func get(_ remotePath: String, _ localPath: String) async throws -> String {
         guard let host else { throw FabError(.noHost, "'get' needs a host, and this task runs on none: give -H host or -R role.") }
         let source = Self.join(Settings.current.remoteDirectory, remotePath)
+        if source.contains("\0") || localPath.contains("\0") {
+            throw FabError(.invalidArgument, "get: the \(source.contains("\0") ? "remote" : "local") path contains a NUL byte, which no file name can hold; remove it.")
+        }
         let expanded = localPath
             .replacingOccurrences(of: "%(host)s", with: host)
             .replacingOccurrences(of: "%(basename)s", with: (source as NSString).lastPathComponent)
