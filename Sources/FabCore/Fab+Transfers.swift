@@ -71,7 +71,9 @@ extension Fab {
             }
             try await hide(.running) { _ = try await sudo(script) }
         } catch {
-            _ = try? await session.execute("rm -rf -- \(quote(directory))", options: ExecOptions(timeout: 60))
+            // In a task of its own: when this one was cancelled (Ctrl-C), its own calls would stop at once.
+            let removal = "rm -rf -- \(quote(directory))"
+            await Task { _ = try? await session.execute(removal, options: ExecOptions(timeout: 60)) }.value
             throw error
         }
     }
