@@ -50,7 +50,10 @@ extension Fab {
                                              options: ExecOptions(timeout: 60))
         let directory = made.stdout.trimmingCharacters(in: .newlines)
         guard made.succeeded, directory.hasPrefix("/tmp/" + TemporaryNames.stagingPrefix) else {
-            throw FabError(.localFile, "[\(host)] put: could not make a private staging directory in /tmp (\(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); check that /tmp on the host is writable.")
+            // mktemp's own message says why (for example a full or read-only /tmp).
+            throw CommandFailure(result: CommandResult(host: host, command: made.command, executed: made.command, stdout: made.stdout,
+                                                       stderr: made.stderr, exitStatus: made.exitStatus, exitSignal: made.exitSignal),
+                                 operation: "put (making a private staging directory on the host)")
         }
         await session.sweepAbandonedStaging(own: (directory as NSString).lastPathComponent)
         let staging = directory + "/" + (isDirectory.boolValue ? "tree" : "file")

@@ -134,6 +134,18 @@ final class ScopeAndLitterTests {
         #expect(left == Set(kept + ["app.conf"]))
     }
 
+    @Test("the next get into a local directory removes the download temporaries a killed fab left there")
+    func localSweep() async throws {
+        let local = try TemporaryDirectory.make(prefix: "fab-litter-get")
+        defer { try? FileManager.default.removeItem(at: local) }
+        let dead = try Self.deadPid()
+        let stale = ".got.fab-\(TemporaryNames.machine)-\(dead)-0badc0de"
+        let kept = [".got.fab-\(TemporaryNames.machine)-1-0badc0de", ".got.fab-\(TemporaryNames.machine)-\(getpid())-0badc0de", "got.fab-x"]
+        for name in [stale] + kept { #expect(FileManager.default.createFile(atPath: local.path + "/" + name, contents: nil)) }
+        try await fab.get("/etc/hostname", local.path + "/got")
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: local.path)) == Set(kept + ["got"]))
+    }
+
     @Test("a sudo put stages in a private directory that is removed, and sweeps the staging a killed fab left")
     func sudoStaging() async throws {
         let dead = try Self.deadPid()
