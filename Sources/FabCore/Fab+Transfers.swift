@@ -30,11 +30,13 @@ extension Fab {
         }
         let octal = try mode.map(Self.octalMode)
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
+        let exists = FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
+        // Under --dry-run the file may be one that an earlier, only printed, step would make.
+        guard exists || runtime.dryRun else {
             throw FabError(.localFile, "put: the local file \(shown) does not exist; check the path (relative paths start at the lcd directory, or the current one).")
         }
         guard let host else { throw FabError(.noHost, "'put' needs a host, and this task runs on none: give -H host or -R role.") }
-        runtime.output.line(host, .status, "put: \(shown) -> \(destination)")
+        runtime.output.line(host, .status, "put: \(shown) -> \(destination)\(exists ? "" : " (not there yet: made by a step above)")")
         if runtime.dryRun { return }
         let session = try await runtime.pool.session(for: host)
         guard useSudo || owner != nil else {

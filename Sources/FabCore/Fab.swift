@@ -57,16 +57,17 @@ public final class Fab: Sendable {
     }
 
     /// Runs a command on this machine with `/bin/bash -c`, in the `lcd` directory, with the scope's environment.
+    /// - Parameter readOnly: the command changes nothing (`git rev-parse`, `date`), so it runs under
+    ///   `--dry-run` too and later steps see its real output; other commands are only printed then.
     /// - Throws: ``CommandFailure`` on a non-zero exit unless warn-only.
     @discardableResult
-    public func local(_ command: String, warnOnly: Bool? = nil, stdin: String? = nil) async throws -> CommandResult {
+    public func local(_ command: String, warnOnly: Bool? = nil, stdin: String? = nil, readOnly: Bool = false) async throws -> CommandResult {
         let settings = Settings.current
         let environment = settings.environment.merging(settings.secretEnvironment.mapValues { $0.withRevealed { $0 } }) { $1 }
         for name in environment.keys { try Self.checkEnvironmentName(name) }
         let output = runtime.output
         output.line("localhost", .running, "local: \(command)")
-        let dryRun = runtime.dryRun
-        if dryRun {
+        if runtime.dryRun && !readOnly {
             return CommandResult(host: "localhost", command: command, executed: command, stdout: "", stderr: "", exitStatus: 0)
         }
         let running = RunningLocal()
@@ -220,8 +221,12 @@ public final class Fab: Sendable {
         return result
     }
 
-    /// Runs a read-only probe: quiet, and run even under `--dry-run` because it changes nothing.
-    func probe(_ command: String, useSudo: Bool = false) async throws -> CommandResult {
+    /// Runs a read-only command on the host (a fact, such as `test -e`, `dpkg-query -W` or
+    /// `printf %s "$HOME"`): it prints nothing, runs under `--dry-run` too because it must change
+    /// nothing, and returns a failed result instead of throwing on a non-zero exit.
+    /// - Parameter useSudo: run it with sudo as root.
+    /// - Throws: ``SSHError`` when the host cannot be reached, ``FabError`` without a host.
+    public func probe(_ command: String, useSudo: Bool = false) async throws -> CommandResult {
         try await remote("probe", command, sudoUser: useSudo ? "root" : nil, warnOnly: true, pty: false,
                          timeout: nil, stdin: nil, quiet: true)
     }

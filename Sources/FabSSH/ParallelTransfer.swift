@@ -176,6 +176,7 @@ extension SessionCore {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
         defer { buffer.deallocate() }
         var position = range.lowerBound
+        var lastProgress = fab_monotonic_seconds()
         while position < range.upperBound {
             let count = pread(fd, buffer.baseAddress, Int(min(Int64(Self.chunkSize), range.upperBound - position)), off_t(position))
             if count < 0 && errno == EINTR { continue }
@@ -188,10 +189,11 @@ extension SessionCore {
                 let written = libssh2_sftp_write(handle, buffer.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
                                                  count - offset)
                 if written == Int(LIBSSH2_ERROR_EAGAIN) {
-                    try wait(deadline: nil, cancel: cancel, operation: operation)
+                    try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
                     continue
                 }
                 if written < 0 { throw sftpFailure(Int32(written), operation: operation, path: remote) }
+                lastProgress = fab_monotonic_seconds()
                 offset += written
                 tally.add(written)
             }
@@ -211,6 +213,7 @@ extension SessionCore {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
         defer { buffer.deallocate() }
         var position = range.lowerBound
+        var lastProgress = fab_monotonic_seconds()
         while position < range.upperBound {
             // libssh2 keeps up to four times the asked size in flight: asking for at most a quarter
             // of what is left keeps its read-ahead inside this range.
@@ -218,9 +221,10 @@ extension SessionCore {
             let ask = Int(min(Int64(Self.chunkSize), max(left / 4, min(left, 32 << 10))))
             let count = libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), ask)
             if count == Int(LIBSSH2_ERROR_EAGAIN) {
-                try wait(deadline: nil, cancel: cancel, operation: operation)
+                try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
                 continue
             }
+            lastProgress = fab_monotonic_seconds()
             if count < 0 { throw sftpFailure(Int32(count), operation: operation, path: remote) }
             guard count > 0 else {
                 throw SSHError(.sftp, host: label, operation: operation, path: remote,

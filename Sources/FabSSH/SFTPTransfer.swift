@@ -103,10 +103,12 @@ extension SessionCore {
     /// Runs an SFTP call that returns a status, retrying on EAGAIN.
     @discardableResult
     func sftpCall(_ operation: String, path: String, cancel: CancellationFlag? = nil, _ body: () -> Int32) throws -> Int32 {
+        try checkRemotePath(path, operation: operation)
+        let started = fab_monotonic_seconds()
         while true {
             let rc = body()
             if rc == LIBSSH2_ERROR_EAGAIN {
-                try wait(deadline: nil, cancel: cancel, operation: operation)
+                try waitForReply(since: started, cancel: cancel, operation: operation)
                 continue
             }
             if rc < 0 { throw sftpFailure(rc, operation: operation, path: path) }
@@ -116,7 +118,9 @@ extension SessionCore {
 
     /// Opens a remote file or directory handle, retrying on EAGAIN.
     func sftpOpen(_ path: String, flags: Int32, mode: Int32, directory: Bool, operation: String) throws -> OpaquePointer {
+        try checkRemotePath(path, operation: operation)
         let sftp = try sftp()
+        let started = fab_monotonic_seconds()
         while true {
             let handle = directory
                 ? fab_libssh2_sftp_opendir(sftp, path, UInt32(path.utf8.count))
@@ -124,16 +128,23 @@ extension SessionCore {
             if let handle { return handle }
             let rc = libssh2_session_last_errno(session)
             if rc == LIBSSH2_ERROR_EAGAIN {
-                try wait(deadline: nil, cancel: nil, operation: operation)
+                try waitForReply(since: started, cancel: nil, operation: operation)
                 continue
             }
             throw sftpFailure(rc, operation: operation, path: path)
         }
     }
 
+    /// Closes a remote handle, waiting at most ``SessionCore/requestTimeout`` for the server's answer
+    /// (a close that gets none leaves the handle to the server; the next request reports the problem).
     func sftpClose(_ handle: OpaquePointer) {
+        let started = fab_monotonic_seconds()
         while fab_libssh2_sftp_close(handle) == LIBSSH2_ERROR_EAGAIN {
-            try? wait(deadline: fab_monotonic_seconds() + 10, cancel: nil, operation: "close")
+            do {
+                try waitForReply(since: started, cancel: nil, operation: "close")
+            } catch {
+                return
+            }
         }
     }
 
@@ -242,12 +253,14 @@ extension SessionCore {
         defer { buffer.deallocate() }
         var done: Int64 = 0
         progress?(TransferProgress(path: local, bytesDone: 0, totalBytes: info.size))
+        var lastProgress = fab_monotonic_seconds()
         while true {
             let count = libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Self.chunkSize)
             if count == Int(LIBSSH2_ERROR_EAGAIN) {
-                try wait(deadline: nil, cancel: cancel, operation: operation)
+                try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
                 continue
             }
+            lastProgress = fab_monotonic_seconds()
             if count < 0 { throw sftpFailure(Int32(count), operation: operation, path: remote) }
             if count == 0 { break }
             var offset = 0
@@ -280,13 +293,15 @@ extension SessionCore {
         defer { sftpClose(handle) }
         var entries: [(String, RemoteFileInfo)] = []
         var name = [CChar](repeating: 0, count: 4096)
+        var lastProgress = fab_monotonic_seconds()
         while true {
             var attributes = LIBSSH2_SFTP_ATTRIBUTES()
             let count = fab_libssh2_sftp_readdir(handle, &name, name.count, &attributes)
             if count == LIBSSH2_ERROR_EAGAIN {
-                try wait(deadline: nil, cancel: nil, operation: "list \(path)")
+                try waitForReply(since: lastProgress, cancel: nil, operation: "list \(path)")
                 continue
             }
+            lastProgress = fab_monotonic_seconds()
             if count < 0 { throw sftpFailure(count, operation: "list \(path)", path: path) }
             if count == 0 { break }
             let entry = String(decoding: name[0..<Int(count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
