@@ -63,7 +63,7 @@ func rollback(_ fab: Fab, version: String) async throws { try await thumbs(fab).
 /// - Roles: thumbs
 func health(_ fab: Fab) async throws {
     let version = try await thumbs(fab).installedVersion()
-    fab.runtime.output.line(fab.host ?? "localhost", .status, "thumbs \(version ?? "not installed")")
+    fab.say("thumbs \(version ?? "not installed")")
     if version != nil {
         try await fab.run("PYTHONPATH=/srv/thumbs /srv/thumbs/venv/bin/python -m thumbs.check")
     }

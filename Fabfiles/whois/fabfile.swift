@@ -51,7 +51,7 @@ func rollback(_ fab: Fab, version: String) async throws {
 /// - Roles: whois
 func versions(_ fab: Fab) async throws {
     let version = try await Deployment(fab, app: "whois").installedVersion()
-    fab.runtime.output.line(fab.host ?? "localhost", .status, "vrmd-whois \(version ?? "not installed")")
+    fab.say("vrmd-whois \(version ?? "not installed")")
 }
 
 /// Increment the build number in the project's VERSION file (no SCM involved).

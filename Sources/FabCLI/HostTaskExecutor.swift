@@ -85,6 +85,9 @@ public struct HostTaskExecutor: TaskExecuting {
         if !shown.contains(.stdout) { hidden.insert(.stdout) }
         if !shown.contains(.stderr) { hidden.insert(.stderr) }
         if !shown.contains(.status) { hidden.insert(.status) }
+        if !shown.contains(.warnings) { hidden.insert(.warnings) }
+        if !shown.contains(.aborts) { hidden.insert(.aborts) }
+        if !shown.contains(.user) { hidden.insert(.user) }
         return hidden
     }
 }

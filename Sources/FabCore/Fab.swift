@@ -30,6 +30,14 @@ public final class Fab: Sendable {
 
     var label: String { host ?? "localhost" }
 
+    /// Prints a message for the user, each line labelled `[host]` (`[localhost]` for a task on no
+    /// host), in order with commands' output; `--hide user` turns it off.
+    public func say(_ message: String) {
+        for line in message.split(separator: "\n", omittingEmptySubsequences: false) {
+            runtime.output.line(label, .user, String(line))
+        }
+    }
+
     // MARK: - Commands
 
     /// Runs a command on the host as the login user.
@@ -85,7 +93,10 @@ public final class Fab: Sendable {
         } onCancel: { running.interrupt() }
         let result = CommandResult(host: "localhost", command: command, executed: command, stdout: outcome.stdout,
                                    stderr: outcome.stderr, exitStatus: outcome.status, exitSignal: outcome.signal)
-        if result.failed && !(warnOnly ?? settings.warnOnly) { throw CommandFailure(result: result, operation: "local") }
+        if result.failed {
+            guard warnOnly ?? settings.warnOnly else { throw CommandFailure(result: result, operation: "local") }
+            output.line("localhost", .warning, Self.warnOnlyWarning(result, operation: "local"), visible: settings.visible)
+        }
         return result
     }
 
@@ -215,10 +226,18 @@ public final class Fab: Sendable {
             await runtime.pool.forgetSudoPassword()
             throw FabError(.sudoPassword, "[\(host)] sudo refused the password for '\(command)'; check it, or allow the command in sudoers with NOPASSWD.")
         }
-        if result.failed && !(warnOnly ?? settings.warnOnly) {
-            throw CommandFailure(result: result, operation: operation)
+        if result.failed {
+            guard warnOnly ?? settings.warnOnly else { throw CommandFailure(result: result, operation: operation) }
+            if !quiet { output.line(host, .warning, Self.warnOnlyWarning(result, operation: operation), visible: visible) }
         }
         return result
+    }
+
+    /// Fabric's warning for a command that failed under warn-only:
+    /// `run() received nonzero return code 1 while executing 'false'!`.
+    static func warnOnlyWarning(_ result: CommandResult, operation: String) -> String {
+        let what = result.exitSignal.map { "was killed by signal \($0)" } ?? "received nonzero return code \(result.exitStatus)"
+        return "\(operation)() \(what) while executing '\(result.command)'!"
     }
 
     /// Runs a read-only command on the host (a fact, such as `test -e`, `dpkg-query -W` or

@@ -7,13 +7,17 @@ public final class OutputSink: Sendable {
     /// What kind of line this is.
     public enum Kind: Sendable {
         case running, stdout, stderr, status, warning
+        /// A message the task prints on purpose (``Fab/say(_:)``).
+        case user
 
         var group: OutputGroups {
             switch self {
             case .running: .running
             case .stdout: .stdout
             case .stderr: .stderr
-            case .status, .warning: .status
+            case .status: .status
+            case .warning: .warnings
+            case .user: .user
             }
         }
     }
@@ -38,9 +42,12 @@ public final class OutputSink: Sendable {
         self.writeError = writeError ?? write ?? OutputSink.writer(fd: 2)
     }
 
-    /// A writer to a file descriptor, one call per line.
+    /// A writer to a file descriptor, one call per line. C's `stdout` (where a task's `print`
+    /// goes, fully buffered in a pipe) is flushed first, so the order on screen or in a log is the
+    /// order of events.
     static func writer(fd: Int32) -> @Sendable (String) -> Void {
         { text in
+            fflush(nil)
             let bytes = Array(text.utf8)
             var offset = 0
             while offset < bytes.count {
@@ -51,8 +58,9 @@ public final class OutputSink: Sendable {
         }
     }
 
-    /// Prints an error line (`Error: ...`) on standard error.
+    /// Prints an error line (`Error: ...`) on standard error, unless `aborts` is hidden for the run.
     public func error(_ text: String) {
+        guard !hidden.contains(.aborts) else { return }
         lock.withLock { writeError("Error: \(text)\n") }
     }
 
@@ -60,7 +68,7 @@ public final class OutputSink: Sendable {
     /// - Parameter visible: the groups shown in the caller's scope; callers on other threads (a
     ///   session's queue) pass the value they captured, since task-local scopes do not reach there.
     public func line(_ host: String, _ kind: Kind, _ text: String, visible: OutputGroups = Settings.current.visible) {
-        guard !hidden.contains(kind.group), visible.contains(kind.group) || kind == .warning else { return }
+        guard !hidden.contains(kind.group), visible.contains(kind.group) else { return }
         let label: String
         switch kind {
         case .running: label = ""
@@ -68,6 +76,7 @@ public final class OutputSink: Sendable {
         case .stderr: label = "err: "
         case .status: label = ""
         case .warning: label = "warning: "
+        case .user: label = ""
         }
         let prefix = colour ? "\u{1B}[\(Self.colourCode(for: host))m[\(host)]\u{1B}[0m" : "[\(host)]"
         let body = colour && kind == .stderr ? "\u{1B}[31m\(label)\(text)\u{1B}[0m" : label + text

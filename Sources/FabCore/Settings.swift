@@ -10,7 +10,13 @@ public struct OutputGroups: OptionSet, Sendable, Hashable {
     public static let stderr = OutputGroups(rawValue: 4)
     /// Transfer and status lines ("[host] put: ...").
     public static let status = OutputGroups(rawValue: 8)
-    public static let all: OutputGroups = [.running, .stdout, .stderr, .status]
+    /// Warning lines, such as a command that failed under warn-only.
+    public static let warnings = OutputGroups(rawValue: 16)
+    /// The error message that ends a failed task.
+    public static let aborts = OutputGroups(rawValue: 32)
+    /// Messages a task prints on purpose with ``Fab/say(_:)``.
+    public static let user = OutputGroups(rawValue: 64)
+    public static let all: OutputGroups = [.running, .stdout, .stderr, .status, .warnings, .aborts, .user]
 }
 
 /// The settings in force for operations, changed for a scope by `cd`, `prefix`, `withEnv` and
