@@ -36,7 +36,7 @@ public struct HostTaskExecutor: TaskExecuting {
             return ExitStatus.usage
         }
         let overrides = Self.overrides(options)
-        let sink = output ?? OutputSink(hidden: Self.hidden(options.shownOutput), colour: isatty(1) != 0)
+        let sink = output ?? OutputSink(hidden: Self.hidden(options.shownOutput), colour: isatty(1) != 0, live: isatty(1) != 0)
         let pool = ConnectionPool(resolver: { host in try resolver.resolve(host, overrides: overrides) },
                                   secrets: Terminal.secret, warnings: { host, text in sink.line(host, .warning, text) })
         let runtime = FabRuntime(pool: pool, output: sink, dryRun: options.dryRun, answers: options.answers,

@@ -213,11 +213,17 @@ public final class Fab: Sendable {
                 input = password.withRevealed { Array(($0 + "\n").utf8) } + (stdin ?? [])
             }
         }
-        let options = ExecOptions(pty: pty, stdin: input, timeout: timeout ?? settings.commandTimeout)
+        var options = ExecOptions(pty: pty, stdin: input, timeout: timeout ?? settings.commandTimeout)
         let visible = settings.visible
         let printer: OutputLineHandler = { stream, text in
             output.line(host, stream == .stdout ? .stdout : .stderr, text, visible: visible)
         }
+        if output.live && !quiet {
+            options.onPartialLine = { stream, text in
+                output.partial(host, stream == .stdout ? .stdout : .stderr, text, visible: visible)
+            }
+        }
+        defer { if !quiet { output.endPartial(host) } }
         let executed = try await session.execute(line, options: options, onLine: quiet ? nil : printer)
         let result = CommandResult(host: host, command: command, executed: line, stdout: executed.stdout,
                                    stderr: executed.stderr, exitStatus: executed.exitStatus, exitSignal: executed.exitSignal)

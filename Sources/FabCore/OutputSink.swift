@@ -25,21 +25,36 @@ public final class OutputSink: Sendable {
     private let write: @Sendable (String) -> Void
     private let writeError: @Sendable (String) -> Void
     private let colour: Bool
+    /// Partial lines are drawn in place (a terminal); see ``partial(_:_:_:visible:)``.
+    public let live: Bool
+    private let columns: Int
     private let lock = NSLock()
+    private let liveLine = LiveLine()
     /// Groups hidden for the whole run (`--hide`), on top of scope settings.
     public let hidden: OutputGroups
 
     /// - Parameters:
     ///   - hidden: groups never printed in this run.
     ///   - colour: colour host prefixes (pass `isatty(1) != 0` for a terminal).
+    ///   - live: draw incomplete lines in place and redraw them (pass `isatty(1) != 0` for a terminal).
+    ///   - columns: the terminal's width, to keep a live line on one row; by default asked of standard output.
     ///   - write: receives whole lines, newline included; standard output by default.
     ///   - writeError: receives error lines; standard error by default, or `write` when only that is given.
-    public init(hidden: OutputGroups = [], colour: Bool = false,
+    public init(hidden: OutputGroups = [], colour: Bool = false, live: Bool = false, columns: Int? = nil,
                 write: (@Sendable (String) -> Void)? = nil, writeError: (@Sendable (String) -> Void)? = nil) {
         self.hidden = hidden
         self.colour = colour
+        self.live = live
+        self.columns = columns ?? Self.terminalColumns()
         self.write = write ?? OutputSink.writer(fd: 1)
         self.writeError = writeError ?? write ?? OutputSink.writer(fd: 2)
+    }
+
+    /// The width of the terminal on standard output; 80 when it cannot be told.
+    static func terminalColumns() -> Int {
+        var size = winsize()
+        guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
     }
 
     /// A writer to a file descriptor, one call per line. C's `stdout` (where a task's `print`
@@ -61,32 +76,95 @@ public final class OutputSink: Sendable {
     /// Prints an error line (`Error: ...`) on standard error, unless `aborts` is hidden for the run.
     public func error(_ text: String) {
         guard !hidden.contains(.aborts) else { return }
-        lock.withLock { writeError("Error: \(text)\n") }
+        lock.withLock { aroundLiveLine(key: nil) { writeError("Error: \(text)\n") } }
     }
 
     /// Prints one line for `host` unless its group is hidden for the run or in `visible`.
+    ///
+    /// A line drawn with carriage returns (`progress 10%\rprogress 100%`) is printed as its last
+    /// frame, so the label stays and earlier frames never show through; on a terminal it replaces
+    /// the host's live line (see ``partial(_:_:_:visible:)``).
     /// - Parameter visible: the groups shown in the caller's scope; callers on other threads (a
     ///   session's queue) pass the value they captured, since task-local scopes do not reach there.
     public func line(_ host: String, _ kind: Kind, _ text: String, visible: OutputGroups = Settings.current.visible) {
         guard !hidden.contains(kind.group), visible.contains(kind.group) else { return }
-        let label: String
-        switch kind {
-        case .running: label = ""
-        case .stdout: label = "out: "
-        case .stderr: label = "err: "
-        case .status: label = ""
-        case .warning: label = "warning: "
-        case .user: label = ""
+        let whole = render(host, kind, Self.lastFrame(text)) + "\n"
+        lock.withLock { aroundLiveLine(key: Self.liveKey(host, kind)) { write(whole) } }
+    }
+
+    /// Shows the incomplete last line of a host's output stream as it is drawn, on a terminal only:
+    /// one live line, labelled, rewritten in place with each new frame and replaced by the complete
+    /// line when it comes; other output is printed above it. Not on a terminal this does nothing,
+    /// and the line is printed when it is complete or when its command ends.
+    public func partial(_ host: String, _ kind: Kind, _ text: String, visible: OutputGroups = Settings.current.visible) {
+        guard live, !hidden.contains(kind.group), visible.contains(kind.group) else { return }
+        let frame = Self.lastFrame(text)
+        var rendered = render(host, kind, frame)
+        // Keep it on one row, so a carriage return goes back to its start.
+        let room = columns - 1 - (host.count + 3 + Self.label(kind).count)
+        if frame.count > room { rendered = render(host, kind, String(frame.prefix(max(0, room - 1))) + "…") }
+        lock.withLock {
+            write((liveLine.drawn == nil ? "" : "\r\u{1B}[K") + rendered)
+            liveLine.key = Self.liveKey(host, kind)
+            liveLine.drawn = rendered
         }
-        let prefix = colour ? "\u{1B}[\(Self.colourCode(for: host))m[\(host)]\u{1B}[0m" : "[\(host)]"
-        let body = colour && kind == .stderr ? "\u{1B}[31m\(label)\(text)\u{1B}[0m" : label + text
-        let whole = "\(prefix) \(body)\n"
-        lock.withLock { write(whole) }
+    }
+
+    /// Ends `host`'s live line, if it has one (its command ended without completing the line):
+    /// what was drawn stays on screen as a line of its own.
+    public func endPartial(_ host: String) {
+        guard live else { return }
+        lock.withLock {
+            guard let key = liveLine.key, key.hasPrefix(host + "\u{0}") else { return }
+            write("\n")
+            liveLine.key = nil
+            liveLine.drawn = nil
+        }
     }
 
     /// Prints a line that belongs to no host (summaries, task headers).
     public func plain(_ text: String) {
-        lock.withLock { write(text + "\n") }
+        lock.withLock { aroundLiveLine(key: nil) { write(text + "\n") } }
+    }
+
+    /// Runs `body` (which writes whole lines; the lock is held) with the live line erased first and
+    /// drawn again below, unless the line written is the live line's own (`key`), which replaces it.
+    private func aroundLiveLine(key: String?, _ body: () -> Void) {
+        guard live, let drawn = liveLine.drawn else { return body() }
+        write("\r\u{1B}[K")
+        body()
+        if key != nil && key == liveLine.key {
+            liveLine.key = nil
+            liveLine.drawn = nil
+        } else {
+            write(drawn)
+        }
+    }
+
+    private func render(_ host: String, _ kind: Kind, _ text: String) -> String {
+        let label = Self.label(kind)
+        let prefix = colour ? "\u{1B}[\(Self.colourCode(for: host))m[\(host)]\u{1B}[0m" : "[\(host)]"
+        let body = colour && kind == .stderr ? "\u{1B}[31m\(label)\(text)\u{1B}[0m" : label + text
+        return "\(prefix) \(body)"
+    }
+
+    private static func label(_ kind: Kind) -> String {
+        switch kind {
+        case .running, .status, .user: ""
+        case .stdout: "out: "
+        case .stderr: "err: "
+        case .warning: "warning: "
+        }
+    }
+
+    private static func liveKey(_ host: String, _ kind: Kind) -> String { "\(host)\u{0}\(kind)" }
+
+    /// The last non-empty frame of text drawn with carriage returns (the text itself without one).
+    static func lastFrame(_ text: String) -> String {
+        let bytes = Array(text.utf8)
+        guard bytes.contains(UInt8(ascii: "\r")) else { return text }
+        let frames = bytes.split(separator: UInt8(ascii: "\r"), omittingEmptySubsequences: true)
+        return frames.last.map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
     /// A stable colour per host name, so parallel output can be told apart.
@@ -95,4 +173,11 @@ public final class OutputSink: Sendable {
         let hash = host.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) }
         return palette[abs(hash) % palette.count]
     }
+}
+
+/// The live line on a terminal: what is drawn (no newline yet) and whose it is. Only touched
+/// with the sink's lock held, which is why it may be unchecked Sendable.
+private final class LiveLine: @unchecked Sendable {
+    var key: String?
+    var drawn: String?
 }

@@ -26,6 +26,10 @@ public struct ExecOptions: Sendable {
     /// its pid on a marker line of stderr that never reaches the output; it must be a POSIX-style
     /// shell (sh, bash, dash, zsh, ksh). With a PTY the terminal's hangup does this instead.
     public var stopOnInterrupt: Bool
+    /// Called with the incomplete last line of a stream (text with no newline yet, such as a
+    /// progress bar drawn with carriage returns) each time more of it arrives; nil to wait for
+    /// whole lines only. Runs on the session's queue, like the line handler.
+    public var onPartialLine: OutputLineHandler?
 
     public init(pty: Bool = false, environment: [String: String] = [:], stdin: [UInt8]? = nil,
                 timeout: Double? = nil, captureLimit: Int = 8 << 20, stopOnInterrupt: Bool = true) {
@@ -104,6 +108,9 @@ public struct OutputLineSplitter: Sendable {
         }
         return lines
     }
+
+    /// The incomplete last line held back so far (without a trailing `\r`), or nil when there is none.
+    public var pendingText: String? { pending.isEmpty ? nil : Self.decode(pending[...]) }
 
     /// The incomplete last line, if any.
     public mutating func finish() -> String? {
@@ -197,11 +204,13 @@ extension SessionCore {
                         if stream == .stdout {
                             stdout.append(chunk)
                             for line in stdoutLines.feed(chunk) { onLine?(.stdout, line) }
+                            if let onPartial = options.onPartialLine, let partial = stdoutLines.pendingText { onPartial(.stdout, partial) }
                         } else {
                             let rest = pidMarker.consume(chunk)
                             guard !rest.isEmpty else { continue }
                             stderr.append(rest)
                             for line in stderrLines.feed(rest) { onLine?(.stderr, line) }
+                            if let onPartial = options.onPartialLine, let partial = stderrLines.pendingText { onPartial(.stderr, partial) }
                         }
                     } else if n == 0 || Int32(n) == LIBSSH2_ERROR_EAGAIN {
                         break
