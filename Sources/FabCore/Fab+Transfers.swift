@@ -39,12 +39,16 @@ extension Fab {
         runtime.output.line(host, .status, "put: \(shown) -> \(destination)\(exists ? "" : " (not there yet: made by a step above)")")
         if runtime.dryRun { return }
         let session = try await runtime.pool.session(for: host)
+        let meter = TransferMeter(output: runtime.output, host: host, verb: "put", name: shown, tree: isDirectory.boolValue)
+        var succeeded = false
+        defer { meter.finish(succeeded: succeeded) }
         guard useSudo || owner != nil else {
             if isDirectory.boolValue {
-                try await session.putDirectory(source, to: destination)
+                try await session.putDirectory(source, to: destination, progress: meter.handler)
             } else {
-                try await session.put(source, to: destination, mode: mode)
+                try await session.put(source, to: destination, mode: mode, progress: meter.handler)
             }
+            succeeded = true
             return
         }
         // A private directory only the login user can enter; abandoned ones are swept on the way.
@@ -70,11 +74,12 @@ extension Fab {
         let script = "trap 'rm -rf -- \(quote(directory).replacingOccurrences(of: "'", with: "'\\''"))' EXIT HUP INT TERM; { \(steps.joined(separator: " && ")); }"
         do {
             if isDirectory.boolValue {
-                try await session.putDirectory(source, to: staging)
+                try await session.putDirectory(source, to: staging, progress: meter.handler)
             } else {
-                try await session.put(source, to: staging, mode: 0o600)
+                try await session.put(source, to: staging, mode: 0o600, progress: meter.handler)
             }
             try await hide(.running) { _ = try await sudo(script) }
+            succeeded = true
         } catch {
             // In a task of its own: when this one was cancelled (Ctrl-C), its own calls would stop at once.
             let removal = "rm -rf -- \(quote(directory))"
@@ -109,11 +114,16 @@ extension Fab {
         }
         try FileManager.default.createDirectory(atPath: (destination as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
-        if try await session.stat(source)?.kind == .directory {
-            try await session.getDirectory(source, to: destination)
+        let tree = try await session.stat(source)?.kind == .directory
+        let meter = TransferMeter(output: runtime.output, host: host, verb: "get", name: source, tree: tree)
+        var succeeded = false
+        defer { meter.finish(succeeded: succeeded) }
+        if tree {
+            try await session.getDirectory(source, to: destination, progress: meter.handler)
         } else {
-            try await session.get(source, to: destination)
+            try await session.get(source, to: destination, progress: meter.handler)
         }
+        succeeded = true
         return destination
     }
 }

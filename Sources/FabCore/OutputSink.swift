@@ -93,52 +93,80 @@ public final class OutputSink: Sendable {
     }
 
     /// Shows the incomplete last line of a host's output stream as it is drawn, on a terminal only:
-    /// one live line, labelled, rewritten in place with each new frame and replaced by the complete
+    /// a labelled live line, rewritten in place with each new frame and replaced by the complete
     /// line when it comes; other output is printed above it. Not on a terminal this does nothing,
     /// and the line is printed when it is complete or when its command ends.
     public func partial(_ host: String, _ kind: Kind, _ text: String, visible: OutputGroups = Settings.current.visible) {
         guard live, !hidden.contains(kind.group), visible.contains(kind.group) else { return }
         let frame = Self.lastFrame(text)
         var rendered = render(host, kind, frame)
-        // Keep it on one row, so a carriage return goes back to its start.
+        // Keep it on one row, so the region can be erased and drawn again.
         let room = columns - 1 - (host.count + 3 + Self.label(kind).count)
         if frame.count > room { rendered = render(host, kind, String(frame.prefix(max(0, room - 1))) + "…") }
-        lock.withLock {
-            write((liveLine.drawn == nil ? "" : "\r\u{1B}[K") + rendered)
-            liveLine.key = Self.liveKey(host, kind)
-            liveLine.drawn = rendered
-        }
+        setLive(Self.liveKey(host, kind), rendered)
     }
 
-    /// Ends `host`'s live line, if it has one (its command ended without completing the line):
+    /// Ends `host`'s live output lines, if any (its command ended without completing a line):
     /// what was drawn stays on screen as a line of its own.
     public func endPartial(_ host: String) {
         guard live else { return }
-        lock.withLock {
-            guard let key = liveLine.key, key.hasPrefix(host + "\u{0}") else { return }
-            write("\n")
-            liveLine.key = nil
-            liveLine.drawn = nil
-        }
+        for kind in [Kind.stdout, .stderr] { removeLive(Self.liveKey(host, kind), keeping: true) }
     }
+
+    /// Draws a status line for `host` that is replaced while it lasts (a transfer's progress bar), on
+    /// a terminal only: each key has a row of its own at the bottom, below all other output.
+    /// - Parameters:
+    ///   - key: what the line is about (one per transfer); a new key adds a row.
+    ///   - text: the line without its `[host]` label, no wider than the terminal.
+    public func progress(_ host: String, key: String, _ text: String, visible: OutputGroups = Settings.current.visible) {
+        guard live, !hidden.contains(.status), visible.contains(.status) else { return }
+        setLive("\(host)\u{0}progress\u{0}\(key)", render(host, .status, text))
+    }
+
+    /// Removes the progress line `key` of `host` drawn by ``progress(_:key:_:visible:)``.
+    public func endProgress(_ host: String, key: String) {
+        guard live else { return }
+        removeLive("\(host)\u{0}progress\u{0}\(key)", keeping: false)
+    }
+
+    /// The terminal's width in columns (80 when it cannot be told).
+    public var width: Int { columns }
 
     /// Prints a line that belongs to no host (summaries, task headers).
     public func plain(_ text: String) {
         lock.withLock { aroundLiveLine(key: nil) { write(text + "\n") } }
     }
 
-    /// Runs `body` (which writes whole lines; the lock is held) with the live line erased first and
-    /// drawn again below, unless the line written is the live line's own (`key`), which replaces it.
-    private func aroundLiveLine(key: String?, _ body: () -> Void) {
-        guard live, let drawn = liveLine.drawn else { return body() }
-        write("\r\u{1B}[K")
-        body()
-        if key != nil && key == liveLine.key {
-            liveLine.key = nil
-            liveLine.drawn = nil
-        } else {
-            write(drawn)
+    private func setLive(_ key: String, _ rendered: String) {
+        lock.withLock {
+            let erase = liveLine.erasure
+            if liveLine.drawn[key] == nil { liveLine.keys.append(key) }
+            liveLine.drawn[key] = rendered
+            write(erase + liveLine.region)
         }
+    }
+
+    private func removeLive(_ key: String, keeping: Bool) {
+        lock.withLock {
+            guard let drawn = liveLine.drawn[key] else { return }
+            let erase = liveLine.erasure
+            liveLine.drawn[key] = nil
+            liveLine.keys.removeAll { $0 == key }
+            write(erase + (keeping ? drawn + "\n" : "") + liveLine.region)
+        }
+    }
+
+    /// Runs `body` (which writes whole lines; the lock is held) with the live region erased first and
+    /// drawn again below, without the line `key` when `body` writes that line's complete form.
+    private func aroundLiveLine(key: String?, _ body: () -> Void) {
+        guard live, !liveLine.keys.isEmpty else { return body() }
+        write(liveLine.erasure)
+        body()
+        if let key, liveLine.drawn[key] != nil {
+            liveLine.drawn[key] = nil
+            liveLine.keys.removeAll { $0 == key }
+        }
+        write(liveLine.region)
     }
 
     private func render(_ host: String, _ kind: Kind, _ text: String) -> String {
@@ -175,9 +203,19 @@ public final class OutputSink: Sendable {
     }
 }
 
-/// The live line on a terminal: what is drawn (no newline yet) and whose it is. Only touched
-/// with the sink's lock held, which is why it may be unchecked Sendable.
+/// The live region on a terminal: the rows drawn below all other output (a partial line per host
+/// stream, a bar per transfer), in the order they appeared. Only touched with the sink's lock held,
+/// which is why it may be unchecked Sendable.
 private final class LiveLine: @unchecked Sendable {
-    var key: String?
-    var drawn: String?
+    var keys: [String] = []
+    var drawn: [String: String] = [:]
+
+    /// The rows as drawn: joined by newlines, the cursor left at the end of the last.
+    var region: String { keys.compactMap { drawn[$0] }.joined(separator: "\n") }
+
+    /// What erases the region as drawn: each row cleared, moving up, ending at the start of the first.
+    var erasure: String {
+        guard !keys.isEmpty else { return "" }
+        return "\r\u{1B}[K" + String(repeating: "\u{1B}[1A\u{1B}[K", count: keys.count - 1)
+    }
 }

@@ -7,6 +7,13 @@ public struct TransferProgress: Sendable, Equatable {
     public var path: String
     public var bytesDone: Int64
     public var totalBytes: Int64
+
+    /// A report of `bytesDone` of `totalBytes` for `path`.
+    public init(path: String, bytesDone: Int64, totalBytes: Int64) {
+        self.path = path
+        self.bytesDone = bytesDone
+        self.totalBytes = totalBytes
+    }
 }
 
 /// Receives progress reports during a transfer (on the session's queue).

@@ -42,34 +42,29 @@ struct TerminalOutputTests {
         #expect(output.stdout.contains("[h1] out: progress 100%\n[h1] out: after\n"), "\(output.stdout)")
         _ = server
     }
-}
 
-/// A minimal terminal: what stays on screen after carriage returns, erase-to-end-of-line and
-/// newlines (colours ignored).
-struct TerminalScreen {
-    var lines: [String] = []
-
-    init(_ text: String) {
-        var current: [Character] = []
-        var column = 0
-        for character in Self.stripColour(text).replacingOccurrences(of: "\u{1B}[K", with: "\u{0}").unicodeScalars {
-            switch character {
-            case "\r": column = 0
-            case "\n":
-                lines.append(String(current))
-                current = []
-                column = 0
-            case "\u{0}": current.removeSubrange(min(column, current.count)...)
-            default:
-                if column < current.count { current[column] = Character(character) } else { current.append(Character(character)) }
-                column += 1
-            }
+    @Test("on a terminal two hosts' uploads each draw a labelled bar at the bottom, replaced by their result lines")
+    func transferBarsOnTerminal() throws {
+        let fab = try FabProcess(fixture: "output")
+        defer { fab.remove() }
+        let servers = try (1...2).map { _ in try SSHServer() }
+        let config = fab.directory.appendingPathComponent("ssh_config").path
+        try servers.enumerated().map { $0.element.sshConfigBlock(alias: "h\($0.offset + 1)") }.joined()
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let output = try Self.runOnTerminal(fab, ["-F", config, "-H", "h1,h2", "-P", "upload"])
+        #expect(output.status == 0, "\(output.stdout)")
+        let plain = TerminalScreen.stripColour(output.stdout)
+        for host in ["h1", "h2"] {
+            // While it ran: a bar with the host's label, percent, bytes, rate.
+            #expect(plain.range(of: "\\[\(host)\\] put big-\(host).bin \\[#*-*\\] +[0-9]+%  [0-9.]+ MiB/96.0 MiB  [0-9.]+ MiB/s", options: .regularExpression) != nil,
+                    "\(plain.debugDescription)")
         }
-        if !current.isEmpty { lines.append(String(current)) }
-    }
-
-    /// The text without SGR (colour) sequences.
-    static func stripColour(_ text: String) -> String {
-        text.replacingOccurrences(of: "\u{1B}\\[[0-9;]*m", with: "", options: .regularExpression)
+        let screen = TerminalScreen(output.stdout).lines
+        #expect(!screen.contains { $0.contains("[#") || $0.contains("#-") }, "\(screen)")
+        for host in ["h1", "h2"] {
+            #expect(screen.contains { $0.range(of: "^\\[\(host)\\] put big-\(host).bin: 96.0 MiB in [0-9.]+ s \\([0-9.]+ MiB/s\\)$", options: .regularExpression) != nil },
+                    "\(screen)")
+        }
+        _ = servers
     }
 }

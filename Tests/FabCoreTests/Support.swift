@@ -10,6 +10,7 @@ final class CapturedOutput: @unchecked Sendable {
     private var text = ""
     var sink: OutputSink { OutputSink(write: { line in self.lock.withLock { self.text += line } }) }
     var value: String { lock.withLock { text } }
+    func append(_ more: String) { lock.withLock { text += more } }
 }
 
 /// A runtime whose hosts are test sshd servers, by name.
