@@ -85,6 +85,7 @@ public final class Fab: Sendable {
                     continuation.resume(with: Result {
                         try LocalProcess.run(command, directory: settings.localDirectory, environment: environment,
                                              stdin: stdin.map { Array($0.utf8) }, started: running.started) { stream, line in
+                            settings.steps.last?.saw(line)
                             output.line("localhost", stream == .stdout ? .stdout : .stderr, line, visible: settings.visible)
                         }
                     })
@@ -215,11 +216,14 @@ public final class Fab: Sendable {
         }
         var options = ExecOptions(pty: pty, stdin: input, timeout: timeout ?? settings.commandTimeout)
         let visible = settings.visible
+        let step = settings.steps.last
         let printer: OutputLineHandler = { stream, text in
+            step?.saw(text)
             output.line(host, stream == .stdout ? .stdout : .stderr, text, visible: visible)
         }
-        if output.live && !quiet {
+        if (output.live || step != nil) && !quiet {
             options.onPartialLine = { stream, text in
+                step?.saw(text)
                 output.partial(host, stream == .stdout ? .stdout : .stderr, text, visible: visible)
             }
         }

@@ -44,6 +44,8 @@ public struct Settings: Sendable {
     public var sudoUser: String?
     /// Per-command timeout in seconds.
     public var commandTimeout: Double?
+    /// The ``Fab/step(_:heartbeat:_:)`` scopes this code runs in, innermost last; they see every output line.
+    var steps: [StepProgress] = []
 
     public init() {}
 

@@ -85,7 +85,7 @@ extension Deployment {
 
         var report: LintReport?
         if settings.lint.enabled {
-            let found = try await waitForLint(on: build, directory: remoteDirectory)
+            let found = try await build.step("lintian") { try await waitForLint(on: build, directory: remoteDirectory) }
             report = found
             mark = timings.add("lintian (wait)", since: mark)
             let failures = found.failures(at: settings.lint.failOn)

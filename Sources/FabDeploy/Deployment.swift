@@ -305,7 +305,7 @@ public struct Deployment: Sendable {
         guard home.hasPrefix("/") else { throw FabError(.aborted, "[\(settings.buildHost)] the login user's home '\(home)' is not an absolute path.") }
         try await checkLinks(on: build)
         mark = timings.add("connect", since: mark)
-        try await installBuildDependencies(on: build, home: home)
+        try await build.step("apt install") { try await installBuildDependencies(on: build, home: home) }
         mark = timings.add("apt", since: mark)
 
         let chosen: String
@@ -505,8 +505,10 @@ public struct Deployment: Sendable {
         let batches: [[String]] = split ? [requirements, project] : [requirements + project]
         for (index, pipArguments) in batches.enumerated() {
             if !pipArguments.isEmpty {
-                try await build.run(DeploymentCommands.pipInstall(venv: venv, arguments: pipArguments, cacheDirectory: cache,
-                                                                  indexURL: settings.indexURL, extraIndexURLs: settings.extraIndexURLs))
+                try await build.step("pip install") {
+                    try await build.run(DeploymentCommands.pipInstall(venv: venv, arguments: pipArguments, cacheDirectory: cache,
+                                                                      indexURL: settings.indexURL, extraIndexURLs: settings.extraIndexURLs))
+                }
             }
             if split && index == 0 { try await runBuildSteps(.virtualenv, context) }
         }

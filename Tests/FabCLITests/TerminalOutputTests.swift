@@ -67,4 +67,39 @@ struct TerminalOutputTests {
         }
         _ = servers
     }
+
+    @Test("on a terminal a step shows one live row with its elapsed time and last output line, replaced by its result")
+    func stepOnTerminal() throws {
+        let fab = try FabProcess(fixture: "output")
+        defer { fab.remove() }
+        let (server, config) = try OutputOrderTests.host(in: fab)
+        let output = try Self.runOnTerminal(fab, ["-F", config, "-H", "h1", "steps"])
+        #expect(output.status == 0, "\(output.stdout)")
+        let plain = TerminalScreen.stripColour(output.stdout)
+        // The hidden output still feeds the row.
+        #expect(plain.range(of: "\\[h1\\] long step \\([0-9.]+ s\\): first line", options: .regularExpression) != nil, "\(plain.debugDescription)")
+        #expect(plain.range(of: "\\[h1\\] long step \\([0-9.]+ s\\): second line", options: .regularExpression) != nil, "\(plain.debugDescription)")
+        let screen = TerminalScreen(output.stdout).lines
+        #expect(!screen.contains { $0.contains("long step (") }, "\(screen)")
+        #expect(!screen.contains { $0.contains(": first line") || $0.contains(": second line") }, "\(screen)")
+        #expect(screen.contains { $0.range(of: "^\\[h1\\] long step: done in [0-9.]+ s$", options: .regularExpression) != nil }, "\(screen)")
+        _ = server
+    }
+
+    @Test("in a pipe a running step prints a heartbeat line every heartbeat period, then its result")
+    func stepHeartbeatInPipe() throws {
+        let fab = try FabProcess(fixture: "output")
+        defer { fab.remove() }
+        let (server, config) = try OutputOrderTests.host(in: fab)
+        let output = try fab.run(["-F", config, "-H", "h1", "steps"])
+        #expect(output.status == 0, "\(output.stderr)")
+        let lines = output.stdout.split(separator: "\n").map(String.init).filter { $0.contains("long step") }
+        // Two heartbeats in 2.6 s (a third when a busy machine stretches the step), then the result.
+        #expect(lines.count >= 3, "\(output.stdout)")
+        #expect(lines.first?.range(of: "^\\[h1\\] long step: still running after 1\\.[0-9] s \\(last: first line\\)$", options: .regularExpression) != nil, "\(lines)")
+        #expect(lines.dropFirst().first?.range(of: "^\\[h1\\] long step: still running after 2\\.[0-9] s \\(last: second line\\)$", options: .regularExpression) != nil, "\(lines)")
+        #expect(lines.last?.range(of: "^\\[h1\\] long step: done in [0-9.]+ s$", options: .regularExpression) != nil, "\(lines)")
+        #expect(!output.stdout.contains("out: first line"))
+        _ = server
+    }
 }
