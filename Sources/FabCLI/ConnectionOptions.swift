@@ -13,6 +13,11 @@ struct ConnectionOptions: ParsableArguments {
                                valueName: "roles"))
     var roles: [String] = []
 
+    @Option(name: [.customShort("x"), .customLong("exclude-hosts")],
+            help: ArgumentHelp("Leave these hosts out of every task's host list, comma-separated, written as in the list.",
+                               valueName: "hosts"))
+    var excludedHosts: [String] = []
+
     @Option(name: [.customShort("u"), .customLong("user")],
             help: ArgumentHelp("Log in as this user on hosts that name none (default: ssh_config, then your login name).",
                                valueName: "user"))
@@ -40,14 +45,27 @@ struct ConnectionOptions: ParsableArguments {
             help: ArgumentHelp("Reach hosts through this jump host ([user@]host[:port]), like ssh -J.", valueName: "host"))
     var gateway: String?
 
+    @Flag(name: [.customShort("A"), .customLong("forward-agent")],
+          help: "Not supported: refused with the reason (libssh2 1.10 cannot serve forwarded agent channels).")
+    var forwardAgent = false
+
     @Option(name: [.customShort("F"), .customLong("ssh-config")],
             help: ArgumentHelp("Read this ssh_config file instead of ~/.ssh/config.", valueName: "file"))
     var sshConfig: String?
 
+    /// Why `-A` is refused: said before anything connects.
+    static let forwardAgentRefusal = "-A/--forward-agent cannot work: fab's SSH library (libssh2 1.10) cannot serve the agent channels a server opens back, so remote commands would find no agent; drop -A (fab itself still authenticates with your agent), or run the commands that need your agent with ssh -A."
+
     mutating func validate() throws {
+        if forwardAgent { throw ValidationError(Self.forwardAgentRefusal) }
         for host in HostList.split(hosts) {
             if let problem = HostList.problem(with: host) {
                 throw ValidationError("-H \(host): \(problem).")
+            }
+        }
+        for host in HostList.split(excludedHosts) {
+            if let problem = HostList.problem(with: host) {
+                throw ValidationError("-x \(host): \(problem).")
             }
         }
         if let gateway, let problem = HostList.problem(with: gateway) {

@@ -8,6 +8,10 @@ public struct RunOptions: Sendable, Equatable {
     public var hosts: [String] = []
     /// `-R`: role names, in order, without duplicates; the fabfile's `roledefs` maps them to hosts.
     public var roles: [String] = []
+    /// `-x`: hosts removed from every task's final host list, as written.
+    public var excludedHosts: [String] = []
+    /// `--set KEY=VALUE`: values tasks read through `fab.values`.
+    public var values: [String: String] = [:]
     /// `-u`: the login user for hosts that name none.
     public var user: String?
     /// `-i`: private key files to try, in order.
