@@ -4,12 +4,12 @@ import FabSSH
 /// Options that choose hosts and how to reach them.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: [.customShort("H"), .customLong("hosts")],
-            help: ArgumentHelp("Run on these hosts, comma-separated: host, user@host, user@host:port, [v6addr]:port.",
+            help: ArgumentHelp("Run tasks that declare no hosts or roles on these hosts, comma-separated: host, user@host, user@host:port, [v6addr]:port (TASK:hosts=a;b sets one task's).",
                                valueName: "hosts"))
     var hosts: [String] = []
 
     @Option(name: [.customShort("R"), .customLong("roles")],
-            help: ArgumentHelp("Run on the hosts of these roles (from the fabfile's roledefs), comma-separated.",
+            help: ArgumentHelp("Like -H, with the hosts of these roles (from the fabfile's roledefs), comma-separated.",
                                valueName: "roles"))
     var roles: [String] = []
 

@@ -49,17 +49,16 @@ public struct HostTaskExecutor: TaskExecuting {
             hosts: options.hosts, roles: options.roles, excludedHosts: options.excludedHosts,
             parallel: options.parallel, poolSize: options.poolSize ?? 10))
         do {
-            // Every host of every task is resolved before anything runs, so a malformed host or an ssh_config
-            // setting fab cannot honour (ForwardAgent) stops the run before anything changes on a server.
+            // Every host of every task is resolved before anything runs, so an unknown role, a malformed host or
+            // an ssh_config setting fab cannot honour (ForwardAgent) stops the run before anything changes.
             var resolved: Set<String> = []
             for host in options.hosts where resolved.insert(host).inserted { _ = try resolver.resolve(host, overrides: overrides) }
             for call in invocations {
-                let hosts = (try? runner.hosts(for: call)) ?? []  // an unknown role is reported when its task's turn comes
-                for case let host? in hosts where resolved.insert(host).inserted {
+                for case let host? in try runner.hosts(for: call) where resolved.insert(host).inserted {
                     _ = try resolver.resolve(host, overrides: overrides)
                 }
                 if runner.hostSource(for: call) == .task, !options.hosts.isEmpty || !options.roles.isEmpty {
-                    console.error("note: task '\(call.task.name)' runs on its own hosts and roles (its - Hosts:/- Roles: lines), not on -H/-R's; to choose its hosts, write \(call.task.name):hosts=HOST;HOST.")
+                    console.note("task '\(call.task.name)' runs on its own hosts and roles (its - Hosts:/- Roles: lines), not on -H/-R's; to choose its hosts, write \(call.task.name):hosts=HOST;HOST.")
                 }
             }
         } catch {
