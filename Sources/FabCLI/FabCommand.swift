@@ -48,7 +48,8 @@ struct FabCommand: ParsableCommand {
         Environment: SWIFTC chooses the compiler (default: swiftc on PATH); compiled
         fabfiles go to $XDG_CACHE_HOME/fab or ~/.cache/fab (FAB_CACHE_DIR overrides);
         FAB_DEBUG=1 (or --show debug) reports whether the fabfile was compiled or
-        taken from the cache.
+        taken from the cache; FAB_SUDO_PASSWORD_FILE names a 0600 file holding the
+        sudo password, for runs without a terminal.
         """,
         version: "fab \(FabVersion.current)")
 
@@ -73,7 +74,7 @@ struct FabCommand: ParsableCommand {
     static let globalOptionSpellings: Set<String> = [
         "-f", "--fabfile", "-l", "--list", "-d", "--display", "--rebuild",
         "-H", "--hosts", "-R", "--roles", "-u", "--user", "-i", "--identity", "--use-agent", "--no-use-agent",
-        "--known-hosts-policy", "-g", "--gateway", "-F", "--ssh-config",
+        "--known-hosts-policy", "-g", "--gateway", "-F", "--ssh-config", "--sudo-password-file", "--sudo-password-fd",
         "-P", "--parallel", "-z", "--pool-size", "--dry-run", "-w", "--warn-only", "--answer",
         "--hide", "--show", "--version",
     ]
@@ -89,6 +90,8 @@ struct FabCommand: ParsableCommand {
         options.knownHostsPolicy = connection.knownHostsPolicy
         options.gateway = connection.gateway
         options.sshConfigFile = connection.sshConfig
+        options.sudoPasswordFile = connection.sudoPasswordFile
+        options.sudoPasswordFD = connection.sudoPasswordFD
         options.parallel = running.parallel
         options.poolSize = running.poolSize
         options.dryRun = running.dryRun

@@ -35,9 +35,20 @@ public struct HostTaskExecutor: TaskExecuting {
             console.error("\(error)")
             return ExitStatus.usage
         }
+        let sudoPassword: Secret?
+        do {
+            sudoPassword = try SudoPasswordSource.load(file: options.sudoPasswordFile, descriptor: options.sudoPasswordFD,
+                                                       environment: ProcessInfo.processInfo.environment)
+        } catch {
+            console.error("\(error)")
+            return ExitStatus.forError(error)
+        }
         let overrides = Self.overrides(options)
         let pool = ConnectionPool(resolver: { host in try resolver.resolve(host, overrides: overrides) },
-                                  secrets: Terminal.secret)
+                                  secrets: { request in
+                                      if case .sudoPassword = request, let sudoPassword { return sudoPassword }
+                                      return Terminal.secret(request)
+                                  })
         let sink = output ?? OutputSink(hidden: Self.hidden(options.shownOutput), colour: isatty(1) != 0)
         let runtime = FabRuntime(pool: pool, output: sink, dryRun: options.dryRun, answers: options.answers,
                                  roledefs: registry.roledefs, ask: Terminal.ask)
