@@ -146,7 +146,7 @@ extension SessionCore {
                            message: "the command line is \(line.utf8.count) bytes (fab's own prefix included) and one SSH exec request carries at most \(Self.maxCommandBytes); put the script on the host (fab.put) and run it, or pass the data on standard input (stdin:).")
         }
         let deadline = options.timeout.map { fab_monotonic_seconds() + $0 }
-        let channel = try callPointer(operation, deadline: deadline, cancel: cancel) {
+        let channel = try callPointer(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) {
             fab_libssh2_channel_open_session(session)
         }
         var channelOpen = true
@@ -157,13 +157,13 @@ extension SessionCore {
             _ = libssh2_channel_free(channel)
         }
         if options.pty {
-            try call(operation, deadline: deadline, cancel: cancel) {
+            try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) {
                 fab_libssh2_channel_request_pty(channel, "xterm", 5, 200, 50)
             }
         }
         for (name, value) in options.environment.sorted(by: { $0.key < $1.key }) {
             do {
-                try call(operation, deadline: deadline, cancel: cancel) {
+                try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) {
                     fab_libssh2_channel_setenv(channel, name, UInt32(name.utf8.count), value, UInt32(value.utf8.count))
                 }
             } catch var error as SSHError {
@@ -171,7 +171,7 @@ extension SessionCore {
                 throw error
             }
         }
-        try call(operation, deadline: deadline, cancel: cancel) {
+        try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) {
             fab_libssh2_channel_exec(channel, line, UInt32(line.utf8.count))
         }
         do {
@@ -322,8 +322,8 @@ extension SessionCore {
         for line in [stdoutLines.finish()].compactMap({ $0 }) { onLine?(.stdout, line) }
         for line in [stderrLines.finish()].compactMap({ $0 }) { onLine?(.stderr, line) }
 
-        try call(operation, deadline: deadline, cancel: cancel) { libssh2_channel_close(channel) }
-        try call(operation, deadline: deadline, cancel: cancel) { libssh2_channel_wait_closed(channel) }
+        try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) { libssh2_channel_close(channel) }
+        try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) { libssh2_channel_wait_closed(channel) }
         channelOpen = false
         let status = libssh2_channel_get_exit_status(channel)
         var signalPointer: UnsafeMutablePointer<CChar>?

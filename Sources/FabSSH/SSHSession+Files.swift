@@ -75,6 +75,7 @@ extension SessionCore {
         }
         let mode = ((try? manager.attributesOfItem(atPath: local)[.posixPermissions]) as? Int).map(Int32.init) ?? 0o755
         try remoteMakeDirectories(remote, mode: mode)
+        var swept = false
         for name in try manager.contentsOfDirectory(atPath: local).sorted() {
             let source = local + "/" + name, destination = remote + "/" + name
             let attributes = try manager.attributesOfItem(atPath: source)
@@ -92,7 +93,8 @@ extension SessionCore {
                                    message: "could not create the symlink \(destination): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)).")
                 }
             default:
-                try putFile(local: source, remote: destination, mode: nil, cancel: cancel, progress: progress)
+                try putFile(local: source, remote: destination, mode: nil, sweep: !swept, cancel: cancel, progress: progress)
+                swept = true
             }
         }
     }
@@ -103,11 +105,14 @@ extension SessionCore {
         }
         try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: Int(info.mode)])
+        var swept = false
         for (name, entry) in try remoteList(remote) {
             let source = remote + "/" + name, destination = local + "/" + name
             switch entry.kind {
             case .directory: try getTree(remote: source, local: destination, cancel: cancel, progress: progress)
-            case .file: try getFile(remote: source, local: destination, cancel: cancel, progress: progress)
+            case .file:
+                try getFile(remote: source, local: destination, sweep: !swept, cancel: cancel, progress: progress)
+                swept = true
             case .symlink:
                 let sftp = try sftp()
                 var target = [CChar](repeating: 0, count: 4096)

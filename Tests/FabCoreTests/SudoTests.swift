@@ -146,6 +146,11 @@ struct SudoTests {
         #expect(asked.value == 1)
         // Same run, credentials now cached: the password must not precede the command's input.
         #expect(try await fab.sudo("cat", stdin: "data\n").stdout == "data\n")
+        // Secret environment values travel on stdin too: they reach the command under sudo intact.
+        let token = try await fab.withEnv(secrets: ["TOKEN": Secret("tok 'en'")]) {
+            try await fab.sudo("printf '%s|' \"$TOKEN\"; cat", stdin: "rest")
+        }
+        #expect(token.stdout == "tok 'en'|rest")
 
         // A second run with no password to give: it succeeds only if sudo really did not prompt.
         let unasked = Counter()
