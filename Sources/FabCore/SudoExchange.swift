@@ -69,10 +69,11 @@ struct SudoExchange {
         ]
     }
 
-    /// Whether sudo asked, was answered, and gave up without running the command (a refused
-    /// password when sudoers allows one try; with more tries the repeated prompt stops the command).
+    /// Whether sudo asked, was answered, and gave up on the password without running the command
+    /// (sudoers allowing one try; with more, the repeated prompt stops the command). Other refusals
+    /// after a good password (a command sudoers does not allow) stay command failures with sudo's words.
     static func refused(_ result: ExecResult) -> Bool {
         result.responderMatches.count == 2 && result.responderMatches[0] > 0 && result.responderMatches[1] == 0
-            && !result.succeeded
+            && !result.succeeded && (result.stderr + result.stdout).contains("incorrect password attempt")
     }
 }

@@ -215,6 +215,9 @@ extension SessionCore {
         var answers: [UInt8] = []
         var answersOffset = 0
         var released = finishing.isEmpty
+        // Set when a start marker matched on either stream; ends watching on both. (A scanner
+        // with nothing to watch is also `finished`, which must not end the other's watch.)
+        var started = false
         defer { for index in answers.indices { answers[index] = 0 } }
 
         /// Acts on a responder's pattern; returns the bytes to drop after it (nil: keep the pattern).
@@ -224,6 +227,7 @@ extension SessionCore {
             switch responder.action {
             case .start:
                 released = true
+                started = true
                 return responder.scrub ? [[13, 10], [10]] : nil
             case .answer(let provider):
                 guard matches[number] <= responder.limit else {
@@ -259,12 +263,12 @@ extension SessionCore {
                         progressed = true
                         if stream == .stdout {
                             deliver(.stdout, try stdoutScanner.feed(chunk, onMatch: react))
-                            if stdoutScanner.finished { stderrScanner.finish() }
+                            if started { stderrScanner.finish() }
                         } else {
                             let rest = pidMarker.consume(chunk)
                             guard !rest.isEmpty else { continue }
                             deliver(.stderr, try stderrScanner.feed(rest, onMatch: react))
-                            if stderrScanner.finished { stdoutScanner.finish() }
+                            if started { stdoutScanner.finish() }
                         }
                     } else if n == 0 || Int32(n) == LIBSSH2_ERROR_EAGAIN {
                         break

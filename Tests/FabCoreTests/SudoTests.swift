@@ -185,6 +185,19 @@ struct SudoTests {
         #expect(!output.value.contains("not the password"))
     }
 
+    @Test("a good password for a command sudoers does not allow is a command failure with sudo's words, not a refused password")
+    func commandNotAllowed() async throws {
+        let account = try SudoAccount("fabsudo", defaults: ["timestamp_timeout=0"])
+        defer { account.remove() }
+        try "fabsudo ALL=(root) /usr/bin/id\nDefaults:fabsudo timestamp_timeout=0\n".write(toFile: account.sudoers, atomically: true, encoding: .utf8)
+        let server = try SSHServer(user: account.user)
+        let asked = Counter()
+        let fab = Fab(host: "db1", runtime: Self.runtime(server, CapturedOutput(), asked: asked, answer: account.password))
+        let failure = await #expect(throws: CommandFailure.self) { try await fab.sudo("true", timeout: 30) }
+        #expect(failure?.result.stderr.contains("not allowed") == true)
+        #expect(asked.value == 1)
+    }
+
     @Test("no password to give: the error says how to give one without a terminal")
     func noPassword() async throws {
         let account = try SudoAccount("fabsudo", defaults: ["timestamp_timeout=0"])

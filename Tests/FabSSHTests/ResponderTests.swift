@@ -60,3 +60,38 @@ struct ResponderScannerTests {
         #expect(scanner.finished)
     }
 }
+
+/// Responders on a real command over SSH: answers, scrubbing, held input, refusal.
+@Suite("Responders over SSH", .serialized)
+struct ResponderSessionTests {
+    static let responders: [Responder] = [.answer("Secret? ", with: Secret("s3 'x'")), .start(marker: "\u{1E}go")]
+
+    @Test("a prompt on stderr is answered once and scrubbed; stdin waits for the start marker, even when stdout came first")
+    func answerThenStart() async throws {
+        let server = try SSHServer()
+        let session = try await SSHSession.connect(to: server.target())
+        // stdout output arrives before the prompt: watching stderr must not end because of it.
+        let script = "echo early; sleep 0.3; printf 'Secret? ' >&2; IFS= read -r answer; printf '\\036go\\n' >&2; echo \"answer=$answer\"; cat; echo late >&2"
+        let result = try await session.execute(script, options: ExecOptions(stdin: Array("input\n".utf8), timeout: 10,
+                                                                             responders: Self.responders))
+        #expect(result.stdout == "early\nanswer=s3 'x'\ninput\n")
+        #expect(result.stderr == "late\n")
+        #expect(result.responderMatches == [1, 1])
+        await session.close()
+    }
+
+    @Test("a prompt asked again is not answered again: the command is stopped with .promptRepeated")
+    func repeated() async throws {
+        let server = try SSHServer()
+        let session = try await SSHSession.connect(to: server.target())
+        let script = "printf 'Secret? ' >&2; read -r a; printf 'Secret? ' >&2; read -r b; sleep 30"
+        let started = ContinuousClock.now
+        let error = await #expect(throws: SSHError.self) {
+            try await session.execute(script, options: ExecOptions(timeout: 20, responders: Self.responders))
+        }
+        #expect(error?.code == .promptRepeated)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(try await session.execute("echo still usable").stdout == "still usable\n")
+        await session.close()
+    }
+}
