@@ -45,6 +45,18 @@ final class ScopeAndLitterTests {
         await #expect(throws: CommandFailure.self) { try await fab.cd("~nosuchuser-x") { try await fab.run("true") } }
     }
 
+    @Test("contains on a host without perl is an error, never a silent 'not found' that would make append duplicate lines")
+    func containsWithoutPerl() async throws {
+        let file = base + "/lines"
+        try "x\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try await fab.contains(file, "x", exact: true))
+        let error = await #expect(throws: FabError.self) {
+            try await self.fab.withEnv(["PATH": "/nonexistent"]) { try await self.fab.append(file, ["x"]) }
+        }
+        #expect(error?.message.contains("perl") == true)
+        #expect(FileManager.default.contents(atPath: file) == Data("x\n".utf8))
+    }
+
     /// Every process's command line on this machine (the host is this machine).
     static func commandLines() -> [Data] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
