@@ -118,6 +118,36 @@ final class ScopeAndLitterTests {
         #expect(pty.map { !"\($0)".contains(secret) } == true)
     }
 
+    @Test("secret values reach a command run by a sudo that asks for its password (sent first), with and without cached credentials")
+    func secretsWithSudoPassword() async throws {
+        let password = "pw-\(UUID().uuidString.prefix(8))"
+        let user = try TestUser.named("fabcorpuspw", password: password)
+        let sudoers = "/etc/sudoers.d/fabcorpuspw"
+        try "fabcorpuspw ALL=(ALL) ALL\n".write(toFile: sudoers, atomically: true, encoding: .utf8)
+        chmod(sudoers, 0o440)
+        defer { try? FileManager.default.removeItem(atPath: sudoers) }
+        let server = try SSHServer(user: user)
+        let output = CapturedOutput()
+        let fab = Fab(host: "p", runtime: makeRuntime(["p": server], output: output) { request in
+            guard case .sudoPassword = request else { return nil }
+            return Secret(password)
+        })
+        let secret = "tok-\(UUID().uuidString)\nline 2"
+        let out = base + "/sudo-secret"
+        for _ in 0..<2 {  // the second time sudo may have the credentials cached
+            try? FileManager.default.removeItem(atPath: out)
+            let result = try await fab.withEnv(secrets: ["TOKEN": Secret(secret)]) {
+                try await fab.sudo("printf %s \"$TOKEN\" > \(fab.quote(out)); id -un")
+            }
+            #expect(result.output == "root")
+            #expect(FileManager.default.contents(atPath: out) == Data(secret.utf8))
+            for field in [result.executed, result.stdout, result.stderr] {
+                #expect(!field.contains(secret) && !field.contains(password))
+            }
+        }
+        #expect(!output.value.contains(secret) && !output.value.contains(password))
+    }
+
     /// A pid that is certainly not running: a child that has exited and been reaped.
     static func deadPid() throws -> Int32 {
         let child = try ChildProcess("/bin/true", [])
