@@ -83,7 +83,10 @@ extension SSHSession {
         defer { for helper in helpers { Task { await helper.close() } } }
         let ranges = TransferStreams.fixed(helpers.count + 1).ranges(size: size)
         let temporary = TemporaryNames.beside(remotePath)
-        try await core.perform { core in try core.createEmptyRemote(temporary, operation: operation) }
+        try await core.perform { core in
+            try core.checkRemotePath(remotePath, operation: operation)
+            try core.createEmptyRemote(temporary, operation: operation)
+        }
         do {
             let tally = ProgressTally(path: remotePath, total: size, handler: progress)
             try await eachRange(ranges, helpers: helpers) { core, range, cancel in
@@ -189,13 +192,19 @@ extension SessionCore {
                 let written = libssh2_sftp_write(handle, buffer.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
                                                  count - offset)
                 if written == Int(LIBSSH2_ERROR_EAGAIN) {
-                    try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
+                    // Not cancellable: a write abandoned in EAGAIN leaves part of an SFTP packet unsent,
+                    // and every later request on the session (removing this temporary) would wait
+                    // for a reply in vain. Cancellation is honoured once the call has returned.
+                    try waitForReply(since: lastProgress, cancel: nil, operation: operation)
                     continue
                 }
                 if written < 0 { throw sftpFailure(Int32(written), operation: operation, path: remote) }
                 lastProgress = fab_monotonic_seconds()
                 offset += written
                 tally.add(written)
+                if cancel.isCancelled {
+                    throw SSHError(.cancelled, host: label, operation: operation, message: "interrupted; nothing was written under the final name.")
+                }
             }
             position += Int64(count)
             if cancel.isCancelled {

@@ -225,12 +225,17 @@ final class ScopeAndLitterTests {
             let deadline = Date().addingTimeInterval(20)
             while Date() < deadline {
                 let beside = try FileManager.default.contentsOfDirectory(atPath: base).contains { $0.hasPrefix(".big-\(useSudo).fab-") }
-                let staged = try HostileStringTests.stagingDirectories().contains { FileManager.default.fileExists(atPath: "/tmp/\($0)/file") }
+                let staged = try HostileStringTests.stagingDirectories().contains {
+                    !((try? FileManager.default.contentsOfDirectory(atPath: "/tmp/\($0)")) ?? []).isEmpty
+                }
                 if beside || staged { break }
                 try await Task.sleep(nanoseconds: 5_000_000)
             }
+            let t0 = Date()
             upload.cancel()
             await #expect(throws: (any Error).self) { try await upload.value }
+            // Promptly: an interrupted upload must not leave the session waiting for replies.
+            #expect(Date().timeIntervalSince(t0) < 10)
             let left = try FileManager.default.contentsOfDirectory(atPath: base).filter { $0.contains(".fab-") }
             #expect(left.isEmpty, "left beside the target: \(left)")
             #expect(!FileManager.default.fileExists(atPath: target))
