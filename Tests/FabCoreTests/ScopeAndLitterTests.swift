@@ -103,6 +103,11 @@ final class ScopeAndLitterTests {
                 #expect(!field.contains(secret))
             }
         }
+        // (The command prints the value itself: its output is hidden, as a fabfile would.)
+        let local = try await fab.withEnv(secrets: ["TOKEN": Secret(secret)]) {
+            try await fab.hide(.stdout) { try await fab.local("printf %s \"$TOKEN\"") }
+        }
+        #expect(local.stdout == secret && !local.executed.contains(secret))
         #expect(!output.value.contains(secret))
         #expect(!server.log.contains(secret))
         // The control: the same value through plain withEnv is on the command line, and the polling sees it.
