@@ -57,6 +57,19 @@ final class ScopeAndLitterTests {
         #expect(FileManager.default.contents(atPath: file) == Data("x\n".utf8))
     }
 
+    @Test("sed keeps the file's mode and owner, also run with sudo as root, and keeps the backup")
+    func sedKeepsModeAndOwner() async throws {
+        let file = base + "/app.conf"
+        try "listen 80\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o640, .ownerAccountName: user.name], ofItemAtPath: file)
+        try await fab.sed(file, "80", "8080", useSudo: true)
+        let attributes = try FileManager.default.attributesOfItem(atPath: file)
+        #expect(attributes[.ownerAccountName] as? String == user.name)
+        #expect(attributes[.posixPermissions] as? Int == 0o640)
+        #expect(FileManager.default.contents(atPath: file) == Data("listen 8080\n".utf8))
+        #expect(FileManager.default.contents(atPath: file + ".bak") == Data("listen 80\n".utf8))
+    }
+
     /// Every process's command line on this machine (the host is this machine).
     static func commandLines() -> [Data] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
