@@ -10,12 +10,17 @@ import Foundation
 /// host name). Every failure fab sees removes its own temporary at once; what a killed fab leaves
 /// behind is removed by the next upload into the same directory when it is recognisably stale:
 /// made on this machine by a process that no longer runs, or (made anywhere) not written for
-/// ``TemporaryNames/abandonedAfter`` seconds by the host's clock. Files of other names, and other
+/// ``TemporaryNames/abandonedAfter`` seconds by the host's clock (a staging directory:
+/// ``TemporaryNames/stagingAbandonedAfter``). Files of other names, and other
 /// accounts' files, are never touched.
 public enum TemporaryNames {
-    /// Seconds without a write after which any fab temporary counts as abandoned (1 hour): a live
-    /// upload writes continuously, and a sudo upload's staging directory lives for seconds.
+    /// Seconds without a write after which any fab upload temporary counts as abandoned (1 hour):
+    /// a live upload writes to it continuously.
     public static let abandonedAfter: Int64 = 3600
+
+    /// The same for a sudo upload's staging directory made on another machine (1 day): the
+    /// directory's own time does not change while the file inside it is written.
+    public static let stagingAbandonedAfter: Int64 = 86_400
 
     /// This machine and process, as embedded in names: `MACHINE-PID`.
     public static var owner: String { "\(machine)-\(getpid())" }
@@ -47,11 +52,14 @@ public enum TemporaryNames {
     /// The prefix of a sudo upload's staging directory made by this process (`mktemp -d PREFIX` + `XXXXXXXXXX`).
     public static var stagingPrefix: String { "fab-put-\(owner)-" }
 
+    private static let besidePattern = try? NSRegularExpression(
+        pattern: #"^\..*\.fab-([0-9a-f]{8})-([0-9]+)-[0-9a-f]{8}$"#, options: [.dotMatchesLineSeparators])
+    private static let stagingPattern = try? NSRegularExpression(pattern: #"^fab-put-([0-9a-f]{8})-([0-9]+)-[A-Za-z0-9]{10}$"#)
+
     /// What a name says about the fab process that made it, or nil when it is not a fab temporary
     /// of the given kind (`.beside` file or sudo staging directory).
     static func maker(of name: String, staging: Bool) -> (machine: String, pid: Int32)? {
-        let pattern = staging ? #"^fab-put-([0-9a-f]{8})-([0-9]+)-[A-Za-z0-9]{10}$"# : #"^\..*\.fab-([0-9a-f]{8})-([0-9]+)-[0-9a-f]{8}$"#
-        guard let regex = try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]),
+        guard let regex = staging ? stagingPattern : besidePattern,
               let match = regex.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)),
               let machineRange = Range(match.range(at: 1), in: name), let pidRange = Range(match.range(at: 2), in: name),
               let pid = Int32(name[pidRange]) else { return nil }
@@ -62,7 +70,7 @@ public enum TemporaryNames {
     /// against `now` on the same (the host's) clock (`Int64.min`: unknown, `modified == Int64.max`: unknown).
     static func isAbandoned(_ name: String, staging: Bool, modified: Int64, now: Int64) -> Bool {
         guard let maker = maker(of: name, staging: staging) else { return false }
-        if now != Int64.min, modified != Int64.max, now - modified >= abandonedAfter { return true }
+        if now != Int64.min, modified != Int64.max, now - modified >= (staging ? stagingAbandonedAfter : abandonedAfter) { return true }
         guard maker.machine == machine, maker.pid != getpid(), maker.pid > 0 else { return false }
         return kill(maker.pid, 0) != 0 && errno == ESRCH
     }

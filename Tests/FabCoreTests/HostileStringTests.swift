@@ -24,12 +24,9 @@ final class HostileStringTests: @unchecked Sendable {
     let marker: String
     let corpus: [String]
 
-    static let sudoers = "/etc/sudoers.d/fabcorpus"
-
     init() async throws {
         let user = try TestUser.named("fabcorpus")
-        try "fabcorpus ALL=(ALL) NOPASSWD: ALL\n".write(toFile: Self.sudoers, atomically: true, encoding: .utf8)
-        chmod(Self.sudoers, 0o440)
+        try CorpusSudo.acquire()
         server = try SSHServer(user: user)
         fab = Fab(host: "h", runtime: makeRuntime(["h": server], output: output))
         fabs = [fab] + (1..<4).map { [server, output] _ in Fab(host: "h", runtime: makeRuntime(["h": server], output: output)) }
@@ -41,7 +38,7 @@ final class HostileStringTests: @unchecked Sendable {
 
     deinit {
         try? FileManager.default.removeItem(atPath: base)
-        try? FileManager.default.removeItem(atPath: Self.sudoers)
+        CorpusSudo.release()
     }
 
     // MARK: - Helpers

@@ -16,8 +16,7 @@ final class ScopeAndLitterTests {
 
     init() async throws {
         user = try TestUser.named("fabcorpus")
-        try "fabcorpus ALL=(ALL) NOPASSWD: ALL\n".write(toFile: HostileStringTests.sudoers, atomically: true, encoding: .utf8)
-        chmod(HostileStringTests.sudoers, 0o440)
+        try CorpusSudo.acquire()
         server = try SSHServer(user: user)
         fab = Fab(host: "h", runtime: makeRuntime(["h": server], output: output))
         base = "/tmp/fab-litter-\(UUID().uuidString.prefix(8))"
@@ -26,7 +25,7 @@ final class ScopeAndLitterTests {
 
     deinit {
         try? FileManager.default.removeItem(atPath: base)
-        try? FileManager.default.removeItem(atPath: HostileStringTests.sudoers)
+        CorpusSudo.release()
     }
 
     @Test("cd expands a leading ~ and ~user as the shell would, and takes -P and - as directory names")
@@ -216,15 +215,22 @@ final class ScopeAndLitterTests {
         let dead = try Self.deadPid()
         let abandoned = "/tmp/fab-put-\(TemporaryNames.machine)-\(dead)-AbCdEf1234"
         let live = "/tmp/fab-put-\(TemporaryNames.machine)-1-AbCdEf1234"
-        defer { try? FileManager.default.removeItem(atPath: live) }
-        for path in [abandoned, live] {
+        // Made on another machine: removed after a day without a change, kept before.
+        let other = TemporaryNames.machine == "0000abcd" ? "0000abce" : "0000abcd"
+        let oldForeign = "/tmp/fab-put-\(other)-77-OldOldOld1", recentForeign = "/tmp/fab-put-\(other)-77-NewNewNew1"
+        defer { for path in [live, recentForeign, oldForeign] { try? FileManager.default.removeItem(atPath: path) } }
+        for path in [abandoned, live, oldForeign, recentForeign] {
             try FileManager.default.createDirectory(atPath: path + "/tree", withIntermediateDirectories: true)
             try FileManager.default.setAttributes([.ownerAccountName: user.name], ofItemAtPath: path)
             try FileManager.default.setAttributes([.ownerAccountName: user.name], ofItemAtPath: path + "/tree")
         }
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-2 * 86_400)], ofItemAtPath: oldForeign)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: recentForeign)
         try await fab.put("/etc/hostname", base + "/by-root", useSudo: true)
         #expect(!FileManager.default.fileExists(atPath: abandoned))
         #expect(FileManager.default.fileExists(atPath: live))
+        #expect(!FileManager.default.fileExists(atPath: oldForeign))
+        #expect(FileManager.default.fileExists(atPath: recentForeign))
         #expect(try HostileStringTests.stagingDirectories().isEmpty)
         // A failing sudo move removes the staging too.
         await #expect(throws: CommandFailure.self) { try await self.fab.put("/etc/hostname", "/nonexistent/dir/x", useSudo: true) }
