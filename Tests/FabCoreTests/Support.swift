@@ -38,7 +38,9 @@ enum CorpusSudo {
     // Touched from suite initialisers and deinitialisers: guarded by the lock.
     private static let lock = NSLock()
     nonisolated(unsafe) private static var holders = 0
-    static let path = "/etc/sudoers.d/fabcorpus"
+    /// One file per test process, so test runs in other checkouts on the same machine, which
+    /// write and remove their own, never take this one's rights away.
+    static let path = "/etc/sudoers.d/fabcorpus-\(getpid())"
 
     /// Grants the rights (writing the sudoers file on first use).
     static func acquire() throws {
