@@ -258,7 +258,9 @@ public final class Fab: Sendable {
         return try await Settings.$current.withValue(settings) { try await body() }
     }
 
-    /// Runs `body` with `command` run before every remote command (`source venv/bin/activate`).
+    /// Runs `body` with `command` run before every remote command (`source venv/bin/activate`),
+    /// joined with `&&`. The command is sent as written, like `run`'s: quote what you interpolate
+    /// (`fab.prefix("export BRANCH=\(fab.quote(branch))")`).
     @discardableResult
     public func prefix<T>(_ command: String, _ body: () async throws -> T) async rethrows -> T {
         var settings = Settings.current

@@ -84,7 +84,10 @@ extension SSHSession {
         defer { for helper in helpers { Task { await helper.close() } } }
         let ranges = TransferStreams.fixed(helpers.count + 1).ranges(size: size)
         let temporary = TemporaryNames.beside(remotePath)
-        try await core.perform { core in try core.createEmptyRemote(temporary, operation: operation) }
+        try await core.perform { core in
+            try core.checkRemotePath(remotePath, operation: operation)
+            try core.createEmptyRemote(temporary, operation: operation)
+        }
         do {
             let tally = ProgressTally(path: remotePath, total: size, handler: progress)
             try await eachRange(ranges, helpers: helpers) { core, range, cancel in
@@ -200,6 +203,9 @@ extension SessionCore {
                 lastProgress = fab_monotonic_seconds()
                 offset += written
                 tally.add(written)
+                if cancel.isCancelled {
+                    throw SSHError(.cancelled, host: label, operation: operation, message: "interrupted; nothing was written under the final name.")
+                }
             }
             position += Int64(count)
             if cancel.isCancelled {

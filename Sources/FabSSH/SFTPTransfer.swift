@@ -208,6 +208,8 @@ extension SessionCore {
             throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
                            message: "cannot read local file \(local): \(String(cString: strerror(errno))).")
         }
+        // The temporary's name is shortened to fit; the final one must fit as it is.
+        try checkRemotePath(remote, operation: operation)
         let temporary = TemporaryNames.beside(remote)
         do {
             let tally = ProgressTally(path: remote, total: Int64(info.st_size), handler: progress)
