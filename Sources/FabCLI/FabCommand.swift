@@ -40,6 +40,7 @@ struct FabCommand: ParsableCommand {
         "-f", "--fabfile", "-l", "--list", "--shortlist", "-d", "--display", "--rebuild",
         "-H", "--hosts", "-R", "--roles", "-x", "--exclude-hosts", "-A", "--forward-agent", "--set", "-u", "--user", "-i", "--identity", "--use-agent", "--no-use-agent",
         "--known-hosts-policy", "--keepalive", "-g", "--gateway", "-F", "--ssh-config",
+        "--sudo-password-file", "--sudo-password-fd",
         "-P", "--parallel", "-z", "--pool-size", "--dry-run", "-w", "--warn-only", "--answer",
         "--hide", "--show", "--version",
     ]
@@ -58,6 +59,8 @@ struct FabCommand: ParsableCommand {
         options.gateway = connection.gateway
         options.keepalive = connection.keepalive
         options.sshConfigFile = connection.sshConfig
+        options.sudoPasswordFile = connection.sudoPasswordFile
+        options.sudoPasswordFD = connection.sudoPasswordFD
         options.parallel = running.parallel
         options.poolSize = running.poolSize
         options.dryRun = running.dryRun

@@ -6,6 +6,7 @@ import FabCore
 /// fab deploy:main,fast=yes push                 Fabric style: positional values, then NAME=VALUE
 /// fab deploy --branch main --fast push          option style: --NAME VALUE, --NAME=VALUE, --flag, --no-flag
 /// fab greet:name=Smith\,\ Jr                    a backslash escapes , = : and itself
+/// fab greet:,Jr                                 an empty positional value is a value ("")
 /// fab 'deploy:main,hosts=web1;web2,roles=db'    this invocation's own hosts and roles (Fabric 1)
 /// ```
 ///
