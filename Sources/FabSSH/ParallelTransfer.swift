@@ -79,6 +79,7 @@ extension SSHSession {
     func putParallel(_ localPath: String, size: Int64, to remotePath: String, mode: Int32, streams: TransferStreams,
                      progress: TransferProgressHandler?) async throws {
         let operation = "put \(remotePath)"
+        try core.checkRemotePath(remotePath, operation: operation)
         let helpers = await siblings(streams.ranges(size: size).count - 1)
         defer { for helper in helpers { Task { await helper.close() } } }
         let ranges = TransferStreams.fixed(helpers.count + 1).ranges(size: size)
@@ -192,10 +193,10 @@ extension SessionCore {
                 let written = libssh2_sftp_write(handle, buffer.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
                                                  count - offset)
                 if written == Int(LIBSSH2_ERROR_EAGAIN) {
-                    // Not cancellable: a write abandoned in EAGAIN leaves part of an SFTP packet unsent,
-                    // and every later request on the session (removing this temporary) would wait
-                    // for a reply in vain. Cancellation is honoured once the call has returned.
-                    try waitForReply(since: lastProgress, cancel: nil, operation: operation)
+                    try sftpWait(since: lastProgress, cancel: cancel, operation: operation) {
+                        libssh2_sftp_write(handle, buffer.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
+                                           count - offset)
+                    }
                     continue
                 }
                 if written < 0 { throw sftpFailure(Int32(written), operation: operation, path: remote) }
@@ -230,7 +231,9 @@ extension SessionCore {
             let ask = Int(min(Int64(Self.chunkSize), max(left / 4, min(left, 32 << 10))))
             let count = libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), ask)
             if count == Int(LIBSSH2_ERROR_EAGAIN) {
-                try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
+                try sftpWait(since: lastProgress, cancel: cancel, operation: operation) {
+                    libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), ask)
+                }
                 continue
             }
             lastProgress = fab_monotonic_seconds()
