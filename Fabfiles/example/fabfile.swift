@@ -28,7 +28,8 @@ func uptime(_ fab: Fab) async throws {
 /// - Parameter restart: restart the service afterwards
 func deploy(_ fab: Fab, branch: String = "main", restart: Bool = true) async throws {
     let release = try await fab.state.value(for: releaseKey) {
-        try await fab.local("git rev-parse --short \(fab.quote(branch))").output
+        // Read-only, so --dry-run runs it too and prints the commands with the real release.
+        try await fab.local("git rev-parse --short \(fab.quote(branch))", readOnly: true).output
     }
     let root = "/srv/site"
     try await fab.mkdirs("\(root)/releases/\(release)", useSudo: true)

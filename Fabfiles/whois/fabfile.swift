@@ -3,7 +3,8 @@
 //   fab -F ssh_config -f Fabfiles/whois/fabfile.swift -H web1 install  install from the repository
 //   fab ... -H web1 rollback:version=1                                  publish and install an older build
 // Hosts are ssh_config aliases; the conventions (package prefix vrmd-, install root /vrmd/whois,
-// interpreter /usr/bin/python3.11, repository /srv/apt codename fab) are Deployment.Settings defaults.
+// interpreter /usr/bin/python3.11, repository /srv/apt codename fab with its rollback archive in
+// /srv/apt-archive, lintian failing on errors) are Deployment.Settings defaults.
 import FabCore
 import FabDeploy
 

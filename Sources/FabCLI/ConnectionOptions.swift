@@ -31,6 +31,11 @@ struct ConnectionOptions: ParsableArguments {
                                valueName: "policy"))
     var knownHostsPolicy: HostKeyPolicy?
 
+    @Option(name: .customLong("keepalive"),
+            help: ArgumentHelp("Send a keepalive after SECONDS of silence and give up on a server after COUNT unanswered ones (default 15:3, or ssh_config's ServerAliveInterval and ServerAliveCountMax); 0 turns keepalives off.",
+                               valueName: "seconds[:count]"))
+    var keepalive: KeepaliveSetting?
+
     @Option(name: [.customShort("g"), .customLong("gateway")],
             help: ArgumentHelp("Reach hosts through this jump host ([user@]host[:port]), like ssh -J.", valueName: "host"))
     var gateway: String?

@@ -14,7 +14,9 @@ struct FabCommand: ParsableCommand {
         fab -l | -d <task>
         """,
         discussion: """
-        A task is a top-level function of the fabfile whose first parameter is a Fab:
+        A task is a top-level function of the fabfile whose first parameter is a Fab
+        and that returns nothing; private functions and functions that return a
+        value are helpers, not tasks:
 
           /// Deploy the app.
           /// - Roles: web
@@ -73,7 +75,7 @@ struct FabCommand: ParsableCommand {
     static let globalOptionSpellings: Set<String> = [
         "-f", "--fabfile", "-l", "--list", "-d", "--display", "--rebuild",
         "-H", "--hosts", "-R", "--roles", "-u", "--user", "-i", "--identity", "--use-agent", "--no-use-agent",
-        "--known-hosts-policy", "-g", "--gateway", "-F", "--ssh-config",
+        "--known-hosts-policy", "--keepalive", "-g", "--gateway", "-F", "--ssh-config",
         "-P", "--parallel", "-z", "--pool-size", "--dry-run", "-w", "--warn-only", "--answer",
         "--hide", "--show", "--version",
     ]
@@ -88,6 +90,7 @@ struct FabCommand: ParsableCommand {
         options.useAgent = connection.useAgent
         options.knownHostsPolicy = connection.knownHostsPolicy
         options.gateway = connection.gateway
+        options.keepalive = connection.keepalive
         options.sshConfigFile = connection.sshConfig
         options.parallel = running.parallel
         options.poolSize = running.poolSize

@@ -1,13 +1,18 @@
 /// Finds a fabfile's tasks and role definitions without compiling it.
 ///
-/// A task is a top-level function that is not `private` or `fileprivate` and whose first parameter
-/// has the type `Fab`:
+/// A task is a top-level function that is not `private` or `fileprivate`, whose first parameter
+/// has the type `Fab`, and that returns nothing (`Void`; `Never` too). A function that returns a
+/// value is a helper that other code calls for its result, never a task:
 ///
 /// ```swift
 /// /// Build the package on the build VM.
 /// /// - Hosts: buildvm
 /// /// - Parameter branch: the branch to build
 /// func deb(_ fab: Fab, branch: String? = nil, fast: Bool = false) async throws { ... }
+///
+/// // Helpers: private, or returning a value.
+/// private func restart(_ fab: Fab) async throws { ... }
+/// func release(_ fab: Fab) async throws -> String { ... }
 /// ```
 ///
 /// The scanner reads declarations, not expressions: the compiler checks everything it generates from
@@ -251,6 +256,8 @@ private struct DeclarationReader {
             return nil
         }
         if modifiers.contains("private") || modifiers.contains("fileprivate") { return nil }
+        // A function called for its result is a helper: a task's result would have nowhere to go.
+        if returnsValue { return nil }
 
         let location = (path: source.path, line: funcToken.line)
         if isGeneric {
@@ -273,8 +280,7 @@ private struct DeclarationReader {
             contextLabel: context.label, parameters: parameters,
             documentation: TaskDocumentation(parsing: Self.documentationText(doc)),
             isAsync: isAsync, isThrowing: isThrowing,
-            isActorIsolated: attributes.contains { $0 == "@MainActor" || $0.hasSuffix("Actor") },
-            returnsValue: returnsValue)
+            isActorIsolated: attributes.contains { $0 == "@MainActor" || $0.hasSuffix("Actor") })
     }
 
     /// Moves past the return type, `where` clause and body of a function whose effects were read.

@@ -36,9 +36,9 @@ public struct HostTaskExecutor: TaskExecuting {
             return ExitStatus.usage
         }
         let overrides = Self.overrides(options)
-        let pool = ConnectionPool(resolver: { host in try resolver.resolve(host, overrides: overrides) },
-                                  secrets: Terminal.secret)
         let sink = output ?? OutputSink(hidden: Self.hidden(options.shownOutput), colour: isatty(1) != 0)
+        let pool = ConnectionPool(resolver: { host in try resolver.resolve(host, overrides: overrides) },
+                                  secrets: Terminal.secret, warnings: { host, text in sink.line(host, .warning, text) })
         let runtime = FabRuntime(pool: pool, output: sink, dryRun: options.dryRun, answers: options.answers,
                                  roledefs: registry.roledefs, ask: Terminal.ask,
                                  debug: options.shownOutput.contains(.debug) || ["1", "yes", "true"].contains(ProcessInfo.processInfo.environment["FAB_DEBUG"]?.lowercased() ?? ""))
@@ -75,7 +75,8 @@ public struct HostTaskExecutor: TaskExecuting {
     static func overrides(_ options: RunOptions) -> TargetResolver.Overrides {
         TargetResolver.Overrides(
             user: options.user, identityFiles: options.identityFiles, useAgent: options.useAgent,
-            hostKeyPolicy: options.knownHostsPolicy, gateway: options.gateway)
+            hostKeyPolicy: options.knownHostsPolicy, serverAliveInterval: options.keepalive?.interval,
+            serverAliveCountMax: options.keepalive?.count, gateway: options.gateway)
     }
 
     static func hidden(_ shown: Set<OutputLevel>) -> OutputGroups {

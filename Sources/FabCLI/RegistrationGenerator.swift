@@ -91,7 +91,7 @@ public enum RegistrationGenerator {
         if task.isAsync || task.isActorIsolated { call = "await " + call }
         if task.isThrowing { call = "try " + call }
         out += location(task.path, task.line)
-        out += "            \(task.returnsValue ? "_ = " : "")\(call)\n"
+        out += "            \(call)\n"
         out += "#sourceLocation()\n"
         out += "        }))\n}\n"
         return out

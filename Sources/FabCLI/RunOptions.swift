@@ -16,6 +16,8 @@ public struct RunOptions: Sendable, Equatable {
     public var useAgent: Bool?
     /// `--known-hosts-policy`.
     public var knownHostsPolicy: HostKeyPolicy?
+    /// `--keepalive SECONDS[:COUNT]`; nil: ssh_config's, else 15 s and 3.
+    public var keepalive: KeepaliveSetting?
     /// `-g`: a host to jump through (ProxyJump), as written.
     public var gateway: String?
     /// `-F`: an ssh_config file to read instead of `~/.ssh/config`.

@@ -43,13 +43,11 @@ public struct ScannedTask: Sendable, Equatable {
     public var isThrowing: Bool
     /// Whether the function is isolated to a global actor (`@MainActor`), so calls need `await`.
     public var isActorIsolated: Bool
-    /// Whether the function returns a value (other than `Void` or `Never`), which calls must discard.
-    public var returnsValue: Bool
 
     /// A task from its parts.
     public init(name: String, functionName: String, path: String, line: Int, contextLabel: String?,
                 parameters: [Parameter], documentation: TaskDocumentation,
-                isAsync: Bool, isThrowing: Bool, isActorIsolated: Bool, returnsValue: Bool = false) {
+                isAsync: Bool, isThrowing: Bool, isActorIsolated: Bool) {
         self.name = name
         self.functionName = functionName
         self.path = path
@@ -60,6 +58,5 @@ public struct ScannedTask: Sendable, Equatable {
         self.isAsync = isAsync
         self.isThrowing = isThrowing
         self.isActorIsolated = isActorIsolated
-        self.returnsValue = returnsValue
     }
 }

@@ -196,7 +196,7 @@ public enum TaskCommandLine {
         return out
     }
 
-    /// `name:a,b=c` → (`name`, [(nil, "a"), ("b", "c")]), with backslash escapes removed.
+    /// `name:a,b=c` → (`name`, [(nil, "a"), ("b", "c")]), with backslash escapes removed; `name:,x` → (`name`, [(nil, ""), (nil, "x")]).
     static func splitTaskWord(_ word: String) -> (name: String, arguments: [(key: String?, value: String)]) {
         var name = ""
         var rest: Substring = ""
@@ -217,18 +217,17 @@ public enum TaskCommandLine {
         var arguments: [(key: String?, value: String)] = []
         var key: String?
         var text = ""
-        var sawText = false
         escaped = false
+        // Every comma-separated piece is an argument, empty ones too (`task:,,x` gives "", "", "x",
+        // as in Fabric); only a bare `task:` gives none.
         func endArgument() {
-            if sawText || key != nil { arguments.append((key, text)) }
+            if !rest.isEmpty { arguments.append((key, text)) }
             key = nil
             text = ""
-            sawText = false
         }
         for character in rest {
             if escaped {
                 text.append(character)
-                sawText = true
                 escaped = false
             } else if character == "\\" {
                 escaped = true
@@ -237,10 +236,8 @@ public enum TaskCommandLine {
             } else if character == "=", key == nil {
                 key = text
                 text = ""
-                sawText = false
             } else {
                 text.append(character)
-                sawText = true
             }
         }
         if escaped { text.append("\\") }

@@ -6,7 +6,8 @@ public enum TaskHelpFormatter {
     public static func list(_ registry: FabfileRegistry, fabfilePath: String) -> String {
         guard !registry.tasks.isEmpty else {
             return """
-            The fabfile \(fabfilePath) has no tasks. A task is a top-level function whose first parameter is a Fab:
+            The fabfile \(fabfilePath) has no tasks. A task is a top-level function whose first parameter is a Fab
+            and that returns nothing (private functions and functions that return a value are helpers):
 
                 /// Say hello.
                 func hello(_ fab: Fab, name: String = "world") async throws { ... }
@@ -27,6 +28,7 @@ public enum TaskHelpFormatter {
             }
         }
         out += "\nRun one with fab TASK; fab -d TASK shows its help and parameters.\n"
+        out += "Tasks are the fabfile's top-level functions that take a Fab first and return nothing; private functions and functions that return a value are helpers.\n"
         return out
     }
 

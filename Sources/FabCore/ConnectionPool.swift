@@ -8,6 +8,7 @@ public actor ConnectionPool {
 
     private let resolver: Resolver
     private let secrets: SecretProvider
+    private let warnings: SSHWarningHandler?
     private var sessions: [String: Task<SSHSession, any Error>] = [:]
     private var sudoPassword: Secret?
     private var sudoNeedsPassword: [String: Bool] = [:]
@@ -15,17 +16,20 @@ public actor ConnectionPool {
     /// - Parameters:
     ///   - resolver: resolves host strings; it decides users, ports, keys and host-key policy.
     ///   - secrets: answers passphrase, password and sudo-password requests (a terminal prompt in `fab`).
-    public init(resolver: @escaping Resolver, secrets: @escaping SecretProvider = { _ in nil }) {
+    ///   - warnings: receives connection warnings (a host key accepted unchecked under the insecure policy).
+    public init(resolver: @escaping Resolver, secrets: @escaping SecretProvider = { _ in nil },
+                warnings: SSHWarningHandler? = nil) {
         self.resolver = resolver
         self.secrets = secrets
+        self.warnings = warnings
     }
 
     /// The session for `host`, connecting on first use.
     /// - Throws: ``SSHError`` from resolution or connection.
     public func session(for host: String) async throws -> SSHSession {
         if let existing = sessions[host] { return try await existing.value }
-        let resolver = self.resolver, secrets = self.secrets
-        let attempt = Task { try await SSHSession.connect(to: try resolver(host), secrets: secrets) }
+        let resolver = self.resolver, secrets = self.secrets, warnings = self.warnings
+        let attempt = Task { try await SSHSession.connect(to: try resolver(host), secrets: secrets, warnings: warnings) }
         sessions[host] = attempt
         do {
             return try await attempt.value

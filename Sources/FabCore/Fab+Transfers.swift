@@ -4,22 +4,39 @@ import Foundation
 extension Fab {
     /// Uploads a local file or directory tree to the host.
     ///
-    /// Files land atomically (temporary name, then rename). With `useSudo`, the upload goes to a
-    /// private temporary file first and is moved into place with sudo, owned by `owner`.
+    /// Files land atomically: written under a temporary name beside the target
+    /// (`.NAME.fab-MACHINE-PID-RANDOM`), then renamed over it; a failed or interrupted upload removes
+    /// its temporary, and the next upload into the directory removes those a killed fab left (see
+    /// `TemporaryNames`). With `useSudo`, the upload goes to a private (0700) staging directory
+    /// in `/tmp` first and is copied into place with sudo, owned by `owner`; the staging directory
+    /// is removed whatever happens.
     /// - Parameters:
-    ///   - mode: permission bits for the file; nil keeps the local mode.
+    ///   - mode: permission bits for the file (0...0o7777); nil keeps the local mode.
     ///   - owner: `user` or `user:group` to own the result (implies `useSudo`).
-    /// - Throws: ``FabError`` for a missing local file, ``SSHError`` for transfer failures, ``CommandFailure`` when the sudo move fails.
+    /// - Throws: ``FabError`` for a missing local file, a path with a NUL byte or a bad mode,
+    ///   ``SSHError`` for transfer failures, ``CommandFailure`` when the sudo move fails.
     public func put(_ localPath: String, _ remotePath: String, mode: Int32? = nil, useSudo: Bool = false,
                     owner: String? = nil) async throws {
         let source = Self.join(Settings.current.localDirectory, localPath)
+        try await upload(source, shown: source, to: remotePath, mode: mode, useSudo: useSudo, owner: owner)
+    }
+
+    /// ``put(_:_:mode:useSudo:owner:)`` of `source`, named `shown` in output and errors.
+    func upload(_ source: String, shown: String, to remotePath: String, mode: Int32?, useSudo: Bool,
+                owner: String?) async throws {
         let destination = Self.join(Settings.current.remoteDirectory, remotePath)
+        for (value, what) in [(shown, "local path"), (destination, "remote path"), (owner ?? "", "owner")] where value.contains("\0") {
+            throw FabError(.invalidArgument, "put: the \(what) contains a NUL byte, which no file name can hold; remove it.")
+        }
+        let octal = try mode.map(Self.octalMode)
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
-            throw FabError(.localFile, "put: the local file \(source) does not exist; check the path (relative paths start at the lcd directory, or the current one).")
+        let exists = FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory)
+        // Under --dry-run the file may be one that an earlier, only printed, step would make.
+        guard exists || runtime.dryRun else {
+            throw FabError(.localFile, "put: the local file \(shown) does not exist; check the path (relative paths start at the lcd directory, or the current one).")
         }
         guard let host else { throw FabError(.noHost, "'put' needs a host, and this task runs on none: give -H host or -R role.") }
-        runtime.output.line(host, .status, "put: \(source) -> \(destination)")
+        runtime.output.line(host, .status, "put: \(shown) -> \(destination)\(exists ? "" : " (not there yet: made by a step above)")")
         if runtime.dryRun { return }
         let session = try await runtime.pool.session(for: host)
         guard useSudo || owner != nil else {
@@ -30,21 +47,35 @@ extension Fab {
             }
             return
         }
-        let staging = "/tmp/.fab-put-\(UUID().uuidString.prefix(12))"
-        if isDirectory.boolValue {
-            try await session.putDirectory(source, to: staging)
-        } else {
-            try await session.put(source, to: staging, mode: 0o600)
+        // A private directory only the login user can enter; abandoned ones are swept on the way.
+        let made = try await session.execute("mktemp -d \(quote("/tmp/" + TemporaryNames.stagingPrefix + "XXXXXXXXXX"))",
+                                             options: ExecOptions(timeout: 60))
+        let directory = made.stdout.trimmingCharacters(in: .newlines)
+        guard made.succeeded, directory.hasPrefix("/tmp/" + TemporaryNames.stagingPrefix) else {
+            throw FabError(.localFile, "[\(host)] put: could not make a private staging directory in /tmp (\(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); check that /tmp on the host is writable.")
         }
-        var steps = ["rm -rf -- \(quote(destination)).fab-new", "cp -a -- \(quote(staging)) \(quote(destination)).fab-new"]
-        if let owner { steps.append("chown -R -- \(quote(owner)) \(quote(destination)).fab-new") }
-        if let mode { steps.append("chmod \(String(mode, radix: 8)) -- \(quote(destination)).fab-new") }
+        await session.sweepAbandonedStaging(own: (directory as NSString).lastPathComponent)
+        let staging = directory + "/" + (isDirectory.boolValue ? "tree" : "file")
+        let new = quote(destination + ".fab-new")
+        var steps = ["rm -rf -- \(new)", "cp -a -- \(quote(staging)) \(new)"]
+        if let owner { steps.append("chown -R -- \(quote(owner)) \(new)") }
+        if let octal { steps.append("chmod \(octal) -- \(new)") }
         steps.append(isDirectory.boolValue
-            ? "rm -rf -- \(quote(destination)) && mv -- \(quote(destination)).fab-new \(quote(destination))"
-            : "mv -f -- \(quote(destination)).fab-new \(quote(destination))")
-        // The staging copy is removed whatever happens; the command's own status is kept.
-        let script = "{ \(steps.joined(separator: " && ")); }; status=$?; rm -rf -- \(quote(staging)); exit $status"
-        try await hide(.running) { _ = try await sudo(script) }
+            ? "rm -rf -- \(quote(destination)) && mv -- \(new) \(quote(destination))"
+            : "mv -f -- \(new) \(quote(destination))")
+        // The staging copy is removed whatever happens, also when sudo is interrupted; the command's own status is kept.
+        let script = "trap 'rm -rf -- \(quote(directory).replacingOccurrences(of: "'", with: "'\\''"))' EXIT HUP INT TERM; { \(steps.joined(separator: " && ")); }"
+        do {
+            if isDirectory.boolValue {
+                try await session.putDirectory(source, to: staging)
+            } else {
+                try await session.put(source, to: staging, mode: 0o600)
+            }
+            try await hide(.running) { _ = try await sudo(script) }
+        } catch {
+            _ = try? await session.execute("rm -rf -- \(quote(directory))", options: ExecOptions(timeout: 60))
+            throw error
+        }
     }
 
     /// Downloads a remote file or directory tree. The local path may contain `%(host)s`,

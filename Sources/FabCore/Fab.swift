@@ -57,14 +57,17 @@ public final class Fab: Sendable {
     }
 
     /// Runs a command on this machine with `/bin/bash -c`, in the `lcd` directory, with the scope's environment.
+    /// - Parameter readOnly: the command changes nothing (`git rev-parse`, `date`), so it runs under
+    ///   `--dry-run` too and later steps see its real output; other commands are only printed then.
     /// - Throws: ``CommandFailure`` on a non-zero exit unless warn-only.
     @discardableResult
-    public func local(_ command: String, warnOnly: Bool? = nil, stdin: String? = nil) async throws -> CommandResult {
+    public func local(_ command: String, warnOnly: Bool? = nil, stdin: String? = nil, readOnly: Bool = false) async throws -> CommandResult {
         let settings = Settings.current
+        let environment = settings.environment.merging(settings.secretEnvironment.mapValues { $0.withRevealed { $0 } }) { $1 }
+        for name in environment.keys { try Self.checkEnvironmentName(name) }
         let output = runtime.output
         output.line("localhost", .running, "local: \(command)")
-        let dryRun = runtime.dryRun
-        if dryRun {
+        if runtime.dryRun && !readOnly {
             return CommandResult(host: "localhost", command: command, executed: command, stdout: "", stderr: "", exitStatus: 0)
         }
         let running = RunningLocal()
@@ -72,7 +75,7 @@ public final class Fab: Sendable {
             try await withCheckedThrowingContinuation { continuation in
                 DispatchQueue.global().async {
                     continuation.resume(with: Result {
-                        try LocalProcess.run(command, directory: settings.localDirectory, environment: settings.environment,
+                        try LocalProcess.run(command, directory: settings.localDirectory, environment: environment,
                                              stdin: stdin.map { Array($0.utf8) }, started: running.started) { stream, line in
                             output.line("localhost", stream == .stdout ? .stdout : .stderr, line, visible: settings.visible)
                         }
@@ -86,17 +89,88 @@ public final class Fab: Sendable {
         return result
     }
 
-    /// Builds the command line for the current scope: cd, exports, prefixes, then the command.
-    func composed(_ command: String, settings: Settings) -> String {
+    /// Builds the command line for the current scope: secret variables read from standard input,
+    /// cd, exports, prefixes, then the command.
+    /// - Throws: ``FabError`` `.invalidArgument` for an environment name that is not a shell
+    ///   identifier or a NUL byte in the line, before anything runs.
+    func composed(_ command: String, settings: Settings) throws -> String {
         var parts: [String] = []
-        if let directory = settings.remoteDirectory { parts.append("cd \(quote(directory))") }
+        for name in settings.secretEnvironment.keys.sorted() {
+            try Self.checkEnvironmentName(name)
+            // One line per value (see `scopeInput`): read by the shell's own `read` and `printf`
+            // builtins, so the value is never in any process's arguments.
+            parts.append("IFS= read -r \(name) && \(name)=$(printf '%bx' \"$\(name)\") && \(name)=${\(name)%x} && export \(name)")
+        }
+        if let directory = settings.remoteDirectory { parts.append("cd -- \(Self.shellPath(directory))") }
         if !settings.environment.isEmpty {
+            for name in settings.environment.keys { try Self.checkEnvironmentName(name) }
             parts.append("export " + settings.environment.sorted { $0.key < $1.key }
                 .map { "\($0.key)=\(quote($0.value))" }.joined(separator: " "))
         }
         parts += settings.prefixes
         parts.append(command)
-        return parts.joined(separator: " && ")
+        let line = parts.joined(separator: " && ")
+        if line.contains("\0") {
+            throw FabError(.invalidArgument, "the command '\(command.replacingOccurrences(of: "\0", with: "\\0"))' (with its cd, prefix and environment) contains a NUL byte, which no command line can carry; remove it, or pass binary data in a file.")
+        }
+        return line
+    }
+
+    /// The standard input of a remote command in this scope: the secret variables' values, one
+    /// line each in `printf %b` form (backslash and newline escaped), then the command's own input.
+    /// - Throws: ``FabError`` `.invalidArgument` when secrets would meet a terminal (`pty`), whose
+    ///   echo would show them, or a value holds a NUL byte.
+    func scopeInput(_ stdin: [UInt8]?, pty: Bool, settings: Settings) throws -> [UInt8]? {
+        guard !settings.secretEnvironment.isEmpty else { return stdin }
+        if pty {
+            throw FabError(.invalidArgument, "secret environment values (\(settings.secretEnvironment.keys.sorted().joined(separator: ", "))) travel on standard input, which a terminal would echo; run the command without pty: true.")
+        }
+        var input: [UInt8] = []
+        for name in settings.secretEnvironment.keys.sorted() {
+            let line = try settings.secretEnvironment[name]?.withRevealed { value -> String in
+                if value.contains("\0") {
+                    throw FabError(.invalidArgument, "the secret environment value of \(name) contains a NUL byte, which no environment variable can hold; remove it.")
+                }
+                return value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
+            }
+            input += Array((line ?? "").utf8) + [UInt8(ascii: "\n")]
+        }
+        return input + (stdin ?? [])
+    }
+
+    /// Refuses an environment variable name that is not a shell identifier (`[A-Za-z_][A-Za-z0-9_]*`).
+    static func checkEnvironmentName(_ name: String) throws {
+        let bytes = Array(name.utf8)
+        func isLetter(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || byte == UInt8(ascii: "_")
+        }
+        guard let first = bytes.first, isLetter(first),
+              bytes.allSatisfy({ isLetter($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+            let shown = name.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f ? String($0) : "\\u{\(String($0.value, radix: 16))}" }.joined()
+            throw FabError(.invalidArgument, "the environment variable name '\(shown)' is not a shell identifier; use letters, digits and _ only, not starting with a digit.")
+        }
+    }
+
+    /// A directory as a shell word for `cd --`: quoted, except that a leading `~` or `~user` stays
+    /// bare so the shell expands it (a user name that is not a plain login name is quoted, as is a
+    /// relative path, which gets `./` so it is never read as an option nor looked up in CDPATH).
+    static func shellPath(_ directory: String) -> String {
+        if directory.hasPrefix("~") {
+            let slash = directory.firstIndex(of: "/") ?? directory.endIndex
+            let user = directory[directory.index(after: directory.startIndex)..<slash]
+            let rest = directory[slash...]
+            let plainUser = user.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+            } && !user.hasPrefix("-")
+            if plainUser {
+                // The slash stays bare too: a quoted one would stop the expansion.
+                let after = rest.dropFirst()
+                return "~\(user)" + (rest.isEmpty ? "" : "/") + (after.isEmpty ? "" : ShellQuoting.quote(String(after)))
+            }
+        }
+        if directory.hasPrefix("/") || directory.hasPrefix("~") { return ShellQuoting.quote(directory) }
+        return ShellQuoting.quote("./" + directory)
     }
 
     /// Runs a command remotely; `quiet` probes run even in dry-run mode and print nothing.
@@ -106,7 +180,8 @@ public final class Fab: Sendable {
             throw FabError(.noHost, "'\(operation)' needs a host, and this task runs on none: give -H host or -R role, add '- Hosts: name' to the task's doc comment, or use fab.on(\"host\").")
         }
         let settings = Settings.current
-        let body = composed(command, settings: settings)
+        let body = try composed(command, settings: settings)
+        let stdin = try scopeInput(stdin, pty: pty, settings: settings)
         var line = settings.shell.map { "\($0) \(quote(body))" } ?? body
         if let sudoUser {
             line = "sudo -S -p '' -H -u \(quote(sudoUser)) -- \(settings.shell ?? "/bin/sh -c") \(quote(body))"
@@ -146,8 +221,12 @@ public final class Fab: Sendable {
         return result
     }
 
-    /// Runs a read-only probe: quiet, and run even under `--dry-run` because it changes nothing.
-    func probe(_ command: String, useSudo: Bool = false) async throws -> CommandResult {
+    /// Runs a read-only command on the host (a fact, such as `test -e`, `dpkg-query -W` or
+    /// `printf %s "$HOME"`): it prints nothing, runs under `--dry-run` too because it must change
+    /// nothing, and returns a failed result instead of throwing on a non-zero exit.
+    /// - Parameter useSudo: run it with sudo as root.
+    /// - Throws: ``SSHError`` when the host cannot be reached, ``FabError`` without a host.
+    public func probe(_ command: String, useSudo: Bool = false) async throws -> CommandResult {
         try await remote("probe", command, sudoUser: useSudo ? "root" : nil, warnOnly: true, pty: false,
                          timeout: nil, stdin: nil, quiet: true)
     }
@@ -155,6 +234,10 @@ public final class Fab: Sendable {
     // MARK: - Scopes
 
     /// Runs `body` with remote commands run in `path` (relative paths nest on the enclosing `cd`).
+    ///
+    /// The directory is passed to `cd --` quoted, so spaces, quotes and a leading `-` are taken as
+    /// they are; a leading `~` or `~user` is expanded by the host's shell, as it would be typed
+    /// (with sudo, `~` is the home of the user sudo runs as).
     @discardableResult
     public func cd<T>(_ path: String, _ body: () async throws -> T) async rethrows -> T {
         var settings = Settings.current
@@ -178,11 +261,35 @@ public final class Fab: Sendable {
         return try await Settings.$current.withValue(settings) { try await body() }
     }
 
-    /// Runs `body` with environment variables exported before every command (values are quoted).
+    /// Runs `body` with environment variables exported before every command (and set for `local`).
+    ///
+    /// Names must be shell identifiers (`[A-Za-z_][A-Za-z0-9_]*`): any other name makes each
+    /// command in the scope throw ``FabError`` `.invalidArgument` naming it, before anything runs.
+    /// Values are quoted, so any text arrives as it is (except a NUL byte, which is refused), but
+    /// they are part of the command line: anyone on the host can read them in the process list,
+    /// and sshd logs them at its debug levels. Pass passwords and tokens with
+    /// ``withEnv(secrets:_:)`` instead.
     @discardableResult
     public func withEnv<T>(_ environment: [String: String], _ body: () async throws -> T) async rethrows -> T {
         var settings = Settings.current
         settings.environment.merge(environment) { $1 }
+        return try await Settings.$current.withValue(settings) { try await body() }
+    }
+
+    /// Runs `body` with environment variables whose values never appear in a command line: each
+    /// remote command in the scope receives them on its standard input (ahead of its own `stdin:`
+    /// text, and after sudo's password when sudo asks for one), where a fixed prologue of shell
+    /// builtins reads them into the exported variables. They are not in the process list, sshd's
+    /// log, ``CommandResult`` or fab's output.
+    ///
+    /// The values are still in the environment of the commands (readable by the same user and
+    /// root through `/proc/PID/environ`). A command with `pty: true` cannot take them (the terminal
+    /// would echo them): it throws ``FabError`` `.invalidArgument`, as does a name that is not a
+    /// shell identifier or a value with a NUL byte. `local` commands get them in their environment.
+    @discardableResult
+    public func withEnv<T>(secrets: [String: Secret], _ body: () async throws -> T) async rethrows -> T {
+        var settings = Settings.current
+        settings.secretEnvironment.merge(secrets) { $1 }
         return try await Settings.$current.withValue(settings) { try await body() }
     }
 

@@ -1,3 +1,5 @@
+import FabSSH
+
 /// Output groups that can be hidden or shown, as Fabric's `--hide`/`--show`.
 public struct OutputGroups: OptionSet, Sendable, Hashable {
     public let rawValue: Int
@@ -21,8 +23,11 @@ public struct Settings: Sendable {
     public var localDirectory: String?
     /// Commands run before each command, joined with `&&` (`prefix`).
     public var prefixes: [String] = []
-    /// Environment exported before each command (`withEnv`).
+    /// Environment exported before each command (`withEnv`). Names must be shell identifiers.
     public var environment: [String: String] = [:]
+    /// Environment whose values reach remote commands over their standard input, never their
+    /// command line (`withEnv(secrets:)`).
+    public var secretEnvironment: [String: Secret] = [:]
     /// A non-zero exit returns a failed result instead of throwing.
     public var warnOnly = false
     /// Which output groups are printed.

@@ -191,7 +191,7 @@ extension Deployment {
             let command = DeploymentSource.cloneCommand(url: url, branch: source.branch, commit: source.commit, prefix: source.prefix,
                                                         checkout: checkout, destination: directory)
             let commit = try await build.hide([.stdout]) { try await build.run(command).output }
-            guard commit == source.commit else {
+            guard commit == source.commit || dryRun else {
                 throw FabError(.aborted, "[\(settings.buildHost)] the clone of \(url) checked out \(commit), not \(source.commit).")
             }
             say(settings.buildHost, "source: cloned \(url) \(source.branch) at \(source.shortCommit)")

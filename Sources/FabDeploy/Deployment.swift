@@ -45,7 +45,8 @@ public struct Deployment: Sendable {
         public var repository: Repository = .reprepro(base: "/srv/apt", codename: "fab")
         /// The `Maintainer` field.
         public var maintainer = "vrmd operations <ops@vrmd.example>"
-        /// The description's first line; nil for "APP (built by fab)".
+        /// The description's first line; nil for "Python app APP built by fab" (worded so that lintian's
+        /// `description-starts-with-package-name` holds for any prefix, the empty one included).
         public var synopsis: String?
         public var section = "misc"
         public var priority = "optional"
@@ -65,8 +66,11 @@ public struct Deployment: Sendable {
         /// The project's version file (one version a line, relative to the project): when it exists it
         /// sets the version, and ``Deployment/bumpVersionFile()`` increments it.
         public var versionFile = "VERSION"
-        /// Run lintian (locally when installed, else skipped with a warning) and fail on errors.
-        public var lintian = true
+        /// How lintian checks the package (on the build host, while the package travels here) and
+        /// what fails the build: errors by default; see ``LintPolicy``.
+        public var lint = LintPolicy()
+        @available(*, unavailable, message: "use lint.enabled; lint also accepts named tags with a reason and sets what fails the build")
+        public var lintian: Bool { get { lint.enabled } set { lint.enabled = newValue } }
         /// Keep the build directory on the build host after a successful build.
         public var keepBuildDirectory = false
         /// How recent (in minutes) the build host's last successful `apt-get update` and install of the
@@ -86,10 +90,40 @@ public struct Deployment: Sendable {
     /// How packages reach the apt repository.
     public enum Repository: Sendable, Equatable {
         /// A reprepro repository at `base` on the repository host; each pushed .deb is also kept in
-        /// `base/archive/PACKAGE/`, so older versions can be re-published (``Deployment/rollbackRepository(to:)``).
-        case reprepro(base: String, codename: String)
+        /// `archive/PACKAGE/`, so older versions can be re-published (``Deployment/rollbackRepository(to:)``).
+        ///
+        /// The archive lies outside `base`, which a web server serves: nil puts it beside `base`
+        /// (`/srv/apt` keeps its archive in `/srv/apt-archive`). The repository host's login user must
+        /// be able to create or write it. Earlier versions of fab kept it in `base/archive`, where
+        /// anyone could list and download it over HTTP; fab moves nothing by itself and warns while
+        /// that folder exists: move its contents (`mv /srv/apt/archive/* /srv/apt-archive/`), or give
+        /// `archive: "/srv/apt/archive"` to keep the old place.
+        case reprepro(base: String, codename: String, archive: String? = nil)
         /// An incoming directory that another tool processes.
         case incoming(directory: String)
+
+        /// Where pushed packages are kept for rollbacks (nil for an incoming directory).
+        public var archiveDirectory: String? {
+            guard case let .reprepro(base, _, archive) = self else { return nil }
+            return Self.archiveDirectory(base: base, archive: archive)
+        }
+
+        /// `archive`, or the directory beside `base` (`/srv/apt` -> `/srv/apt-archive`).
+        static func archiveDirectory(base: String, archive: String?) -> String {
+            archive ?? trimmed(base) + "-archive"
+        }
+
+        /// The archive's place before it moved out of the served tree, `base/archive`.
+        var legacyArchiveDirectory: String? {
+            guard case let .reprepro(base, _, _) = self else { return nil }
+            return Self.trimmed(base) + "/archive"
+        }
+
+        static func trimmed(_ path: String) -> String {
+            var path = path
+            while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+            return path
+        }
     }
 
     public let fab: Fab
@@ -116,6 +150,15 @@ public struct Deployment: Sendable {
     }
 
     private static let built = StateKey<String>("fab-deploy.built-deb")
+    /// What a dry run's ``buildDeb()`` would have fetched, for a dry run's ``pushToRepo(deb:)``.
+    private static let planned = StateKey<PlannedArtifact>("fab-deploy.planned-deb")
+
+    /// A .deb a dry run planned but did not make.
+    struct PlannedArtifact: Sendable {
+        var path: String
+        var version: String
+        var architecture: String
+    }
     private static let prepared = StateKey<PreparedBuild>("fab-deploy.prepared")
 
     /// A deployment of `app` for the task's `fab`.
@@ -150,12 +193,44 @@ public struct Deployment: Sendable {
         guard settings.python.hasPrefix("/") else {
             throw FabError(.invalidArgument, "the build interpreter '\(settings.python)' must be an absolute path such as /usr/bin/python3.11.")
         }
+        try settings.lint.validate()
+        if case let .reprepro(base, _, _) = settings.repository, let archive = settings.repository.archiveDirectory {
+            let root = Repository.trimmed(base), kept = Repository.trimmed(archive)
+            guard root.hasPrefix("/"), kept.hasPrefix("/"), kept != "/", kept != root else {
+                throw FabError(.invalidArgument, "the repository base '\(base)' and its archive '\(archive)' must be absolute paths, and the archive another directory than the base.")
+            }
+            if kept.hasPrefix(root + "/") && kept != Repository.trimmed(settings.repository.legacyArchiveDirectory ?? "") {
+                throw FabError(.invalidArgument, "the rollback archive '\(archive)' is inside the repository base '\(base)', which the web server serves; put it beside the base (the default is \(root)-archive).")
+            }
+        }
     }
 
     // MARK: - Output
 
     func say(_ host: String, _ text: String) { fab.runtime.output.line(host, .status, text) }
     func warn(_ host: String, _ text: String) { fab.runtime.output.line(host, .warning, text) }
+
+    // MARK: - Dry run
+
+    /// Whether this run only prints its plan (`fab --dry-run`).
+    var dryRun: Bool { fab.runtime.dryRun }
+
+    /// The output of a read-only `command` on `host`, which runs under `--dry-run` too (it changes
+    /// nothing). When it fails under `--dry-run` (it reads what an earlier, only printed, step would
+    /// have made, or a host is not ready), the plan says so and goes on with `planned`.
+    /// - Throws: ``CommandFailure`` when the command fails in a real run.
+    func read(_ host: Fab, _ command: String, planned: String) async throws -> String {
+        guard dryRun else { return try await host.hide([.running, .stdout]) { try await host.run(command).output } }
+        let result = try await host.probe(command)
+        if result.succeeded { return result.output }
+        let firstLine = command.split(whereSeparator: \.isNewline).first.map(String.init) ?? command
+        let shown = firstLine.count > 100 ? firstLine.prefix(100) + "…" : firstLine
+        let why = result.stderr.split(whereSeparator: \.isNewline).last.map { " (\($0))" } ?? ""
+        let lines = planned.split(whereSeparator: \.isNewline)
+        let value = lines.isEmpty ? "nothing" : lines.count == 1 ? "'\(planned)'" : lines.joined(separator: ", ")
+        say(host.host ?? "localhost", "dry run: this read failed\(why), as it may before the steps above have run: \(shown); planning with \(value)")
+        return planned
+    }
 
     // MARK: - Version file
 
@@ -171,14 +246,15 @@ public struct Deployment: Sendable {
         return value
     }
 
-    /// Increments the build number in the project's version file (creating it with 1), and returns the new version.
+    /// Increments the build number in the project's version file (creating it with 1) past every
+    /// version built here (in ``artifactDirectory``, rejected builds included), and returns the new version.
     /// - Throws: ``FabError`` when the file holds no version whose leading number can be incremented.
     @discardableResult
     public func bumpVersionFile() throws -> String {
         let path = projectDirectory + "/" + settings.versionFile
         let current = try versionFromFile()
         let next: Int
-        do { next = try DebianVersion.nextBuildNumber(from: current.map { [$0] } ?? []) } catch {
+        do { next = try DebianVersion.nextBuildNumber(from: (current.map { [$0] } ?? []) + LocalArtifacts.versions(package: packageName, in: artifactDirectory)) } catch {
             throw FabError(.invalidArgument, "\(path): \(error.description)")
         }
         do { try "\(next)\n".write(toFile: path, atomically: true, encoding: .utf8) } catch {
@@ -211,7 +287,7 @@ public struct Deployment: Sendable {
         var mark = ContinuousClock.now
         let source = try DeploymentSource.resolve(projectDirectory: projectDirectory, branch: branch)
         try checkLayout(against: source)
-        for path in source.uncommittedChanges() {
+        for path in source.uncommittedChanges(excluding: settings.excludes) {
             warn("localhost", "not committed, so not built: \(path)")
         }
         if let version {
@@ -225,7 +301,7 @@ public struct Deployment: Sendable {
         mark = timings.add("source", since: mark)
 
         let build = fab.on(settings.buildHost)
-        let home = try await build.hide([.running, .stdout]) { try await build.run("printf '%s' \"$HOME\"").output }
+        let home = try await build.probe("printf '%s' \"$HOME\"").output
         guard home.hasPrefix("/") else { throw FabError(.aborted, "[\(settings.buildHost)] the login user's home '\(home)' is not an absolute path.") }
         try await checkLinks(on: build)
         mark = timings.add("connect", since: mark)
@@ -267,11 +343,11 @@ public struct Deployment: Sendable {
     /// package and no apt source changed since (so a broken source still fails the update that runs).
     func installBuildDependencies(on build: Fab, home: String) async throws {
         let packages = DeploymentCommands.kitPackages(python: settings.python, needsGit: needsGit) + buildDeps + stepPackages
+            + (settings.lint.enabled ? ["lintian"] : [])
         let started = ContinuousClock.now
         let stamp = home + "/" + DeploymentCommands.aptStampFile
         if let check = DeploymentCommands.aptAlreadyReady(packages, stamp: stamp, maxAgeMinutes: settings.aptUpdateMaxAgeMinutes) {
-            let ready = try await build.hide([.running, .stdout, .stderr]) { try await build.run(check, warnOnly: true) }
-            if ready.succeeded {
+            if try await build.probe(check).succeeded {
                 say(settings.buildHost, "build dependencies installed, apt lists updated less than \(settings.aptUpdateMaxAgeMinutes) min ago: apt-get skipped")
                 return
             }
@@ -284,17 +360,18 @@ public struct Deployment: Sendable {
         say(settings.buildHost, "build dependencies ready in \(Self.seconds(since: started))")
     }
 
-    /// The highest version the build host's apt, the repository and its archive know, plus one.
+    /// The highest version the build host's apt, the repository (published and archived) and the
+    /// builds in ``artifactDirectory`` (rejected ones included) know, plus one.
     func nextVersion(build: Fab) async throws -> String {
         var known: [String] = []
-        let show = try await build.hide([.running, .stdout, .stderr]) {
-            try await build.run(DeploymentCommands.aptCacheShow(packageName), warnOnly: true)
-        }
+        let show = try await build.probe(DeploymentCommands.aptCacheShow(packageName))
         if show.succeeded { known += try DeploymentCommands.versions(fromAptCacheShow: show.stdout) }
         known += try await repositoryVersions(quietly: true)
+        known += LocalArtifacts.versions(package: packageName, in: artifactDirectory)
+        known = DeploymentCommands.distinctSorted(known)
         do {
             let next = try DebianVersion.nextBuildNumber(from: known)
-            say(settings.buildHost, "known versions of \(packageName): \(known.isEmpty ? "none" : known.joined(separator: ", ")); next build number \(next)")
+            say(settings.buildHost, "known versions of \(packageName) (build host's apt, repository, \(artifactDirectory)): \(known.isEmpty ? "none" : known.joined(separator: ", ")); next build number \(next)")
             return String(next)
         } catch {
             throw FabError(.invalidArgument, "\(error.description) Give an explicit version instead.")
@@ -304,18 +381,20 @@ public struct Deployment: Sendable {
     /// Every version the repository host publishes or keeps in its archive; with `quietly`, an
     /// unreachable repository host gives none (with a warning) instead of an error.
     func repositoryVersions(quietly: Bool) async throws -> [String] {
-        guard case let .reprepro(base, codename) = settings.repository else { return [] }
+        guard case let .reprepro(base, codename, _) = settings.repository, let archive = settings.repository.archiveDirectory,
+              let legacy = settings.repository.legacyArchiveDirectory else { return [] }
         let repo = fab.on(settings.repositoryHost)
         if quietly && fab.state[Self.repositoryUnreachable] == true { return [] }
         // prepareApp asks twice (the next version, then whether it exists): one listing serves both.
         if quietly, let known = fab.state[Self.preparedRepositoryVersions] { return known }
         do {
-            let versions = try await repo.hide([.running, .stdout]) {
-                let listed = try await repo.run(DeploymentCommands.repreproList(base: base, codename: codename, package: packageName))
-                let archived = try await repo.run(DeploymentCommands.listArchive(directory: base + "/archive/" + packageName, package: packageName))
-                return DeploymentCommands.versions(fromRepreproList: listed.stdout)
-                    + DeploymentCommands.versions(fromArchiveListing: archived.stdout, package: packageName)
-            }
+            let listed = try await read(repo, DeploymentCommands.repreproList(base: base, codename: codename, package: packageName), planned: "")
+            let archived = try await read(repo, DeploymentCommands.listArchive(directory: archive + "/" + packageName, package: packageName), planned: "")
+            // Versions an older fab archived inside the served tree still count: a version names one set of bytes.
+            let old = archive == legacy ? "" : try await read(repo, DeploymentCommands.listArchive(directory: legacy + "/" + packageName, package: packageName), planned: "")
+            warnAboutLegacyArchive(DeploymentCommands.versions(fromArchiveListing: old, package: packageName))
+            let versions = DeploymentCommands.versions(fromRepreproList: listed)
+                + DeploymentCommands.versions(fromArchiveListing: archived + "\n" + old, package: packageName)
             if quietly { fab.state[Self.preparedRepositoryVersions] = versions }
             return versions
         } catch where quietly {
@@ -325,22 +404,38 @@ public struct Deployment: Sendable {
         }
     }
 
-    /// Fails when the repository already has `version` (published or archived).
+    /// Warns (once per run) that packages remain in the archive's old, served place.
+    func warnAboutLegacyArchive(_ versions: [String]) {
+        guard !versions.isEmpty, let legacy = settings.repository.legacyArchiveDirectory,
+              let archive = settings.repository.archiveDirectory else { return }
+        let key = StateKey<Bool>("fab-deploy.legacy-archive-warned")
+        guard fab.state[key] != true else { return }
+        fab.state[key] = true
+        warn(settings.repositoryHost, "\(legacy)/\(packageName) still holds \(packageName) \(DeploymentCommands.distinctSorted(versions).joined(separator: ", ")) inside the served repository (anyone can download them over HTTP); fab no longer keeps its rollback archive there and moves nothing by itself: run `mkdir -p \(LocalShell.quote(archive)) && mv \(LocalShell.quote(legacy + "/" + packageName)) \(LocalShell.quote(archive))/` on \(settings.repositoryHost), or set archive: \"\(legacy)\" to keep the old place.")
+    }
+
+    /// Fails when the repository already has `version` (published or archived), or a build of it
+    /// (passed or rejected) is in ``artifactDirectory``: a version names one set of bytes.
     func refuseExisting(version: String) async throws {
         let existing = try await repositoryVersions(quietly: true)
         let wanted = try DebianVersion(version)
         if existing.contains(where: { (try? DebianVersion($0)) == wanted }) {
             throw FabError(.invalidArgument, "\(packageName) \(version) is already in the repository on \(settings.repositoryHost); build another version (bump the version file or give version=...).")
         }
+        if let file = LocalArtifacts.files(package: packageName, version: version, in: artifactDirectory).first {
+            throw FabError(.invalidArgument, "\(file) is already a build of \(packageName) \(version), and fab never gives two builds one version; bump the version file or give version=... (or delete that file if it must go).")
+        }
     }
 
-    /// Builds the virtualenv and the package on the build host, fetches the .deb into
-    /// ``artifactDirectory``, checks its SHA-256, reads it back and runs lintian.
+    /// Builds the virtualenv and the package on the build host and fetches the .deb into
+    /// ``artifactDirectory`` through the gates: its SHA-256 is checked, it is read back, and lintian
+    /// checks it on the build host under ``Settings/lint`` while it travels. Only a package that passed
+    /// every gate is kept, with its ``ArtifactManifest``; one that lintian rejects goes to `rejected/`.
     /// - Returns: the local path of the .deb.
-    /// - Throws: ``FabError`` when ``prepareApp(branch:version:)`` did not run; ``RelocationError``
-    ///   when files still name the build path; ``CommandFailure`` when a step fails.
-    ///   A failed build removes its build directory on the build host (unless
-    ///   ``Settings/keepBuildDirectory``) and prints the step timings up to the failure.
+    /// - Throws: ``FabError`` when ``prepareApp(branch:version:)`` did not run, a gate rejected the
+    ///   package, or its file name is taken; ``RelocationError`` when files still name the build path;
+    ///   ``CommandFailure`` when a step fails. A failed build removes its build directory on the build
+    ///   host (unless ``Settings/keepBuildDirectory``) and prints the step timings up to the failure.
     @discardableResult
     public func buildDeb() async throws -> String {
         guard let prepared = fab.state[Self.prepared] else {
@@ -388,7 +483,7 @@ public struct Deployment: Sendable {
         mark = timings.add("code", since: mark)
 
         // The virtualenv, with the persistent pip cache.
-        let pythonVersion = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.pythonVersion(python)).output }
+        let pythonVersion = try await read(build, DeploymentCommands.pythonVersion(python), planned: Self.plannedPythonVersion(python))
         try await build.run(DeploymentCommands.createVirtualenv(python: python, venv: venv))
         if settings.upgradePip {
             try await build.run(DeploymentCommands.pipInstall(venv: venv, arguments: ["--upgrade", "pip", "wheel"], cacheDirectory: cache,
@@ -396,9 +491,14 @@ public struct Deployment: Sendable {
         }
         mark = timings.add("venv", since: mark)
         var requirements: [String] = [], project: [String] = []
-        if try await build.exists(appDir + "/requirements.txt") { requirements = ["-r", appDir + "/requirements.txt"] }
-        let hasProject = try await build.exists(appDir + "/pyproject.toml")
-        let hasSetup = try await build.exists(appDir + "/setup.py")
+        // A dry run staged nothing: the committed tree says what the staged code would hold.
+        let committed = dryRun ? Set(try prepared.source.entries().map(\.path)) : []
+        func staged(_ name: String) async throws -> Bool {
+            dryRun ? committed.contains(name) : try await build.exists(appDir + "/" + name)
+        }
+        if try await staged("requirements.txt") { requirements = ["-r", appDir + "/requirements.txt"] }
+        let hasProject = try await staged("pyproject.toml")
+        let hasSetup = try await staged("setup.py")
         if hasProject || hasSetup { project = [appDir] }
         // Steps that need the requirements (compilemessages) run before the project is installed.
         let split = buildSteps.contains { $0.phase == .virtualenv }
@@ -420,7 +520,7 @@ public struct Deployment: Sendable {
 
         // Native code: what dh_strip does (the symbols the build left are no use on a server), before
         // relocation, so RECORD gets the hashes of the files as they are packaged.
-        let elfOutput = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.listELFFiles(under: staging, python: python)).stdout }
+        let elfOutput = try await read(build, DeploymentCommands.listELFFiles(under: staging, python: python), planned: "")
         let elfFiles = elfOutput.split(whereSeparator: \.isNewline).map(String.init)
         if !elfFiles.isEmpty {
             try await build.run(DeploymentCommands.strip(files: elfFiles))
@@ -432,16 +532,25 @@ public struct Deployment: Sendable {
         let relocated = try await build.hide([.stdout]) {
             try await build.run(relocation.command, warnOnly: true, stdin: relocation.script)
         }
-        let report = try relocation.report(exitStatus: relocated.exitStatus, standardOutput: relocated.stdout, standardError: relocated.stderr)
-        say(settings.buildHost, "relocation: \(report.totalRewritten) files rewritten, \(report.elfSearchPathsFixed) ELF search paths fixed, \(report.elfStripped) stripped, \(report.bytecodeCompiled) byte-code files compiled, \(report.recordEntriesUpdated) RECORD hashes updated; audit passed (\(report.filesScanned) files scanned) in \(Self.seconds(since: started))")
-        fab.state[Self.auditKey] = report.filesScanned
+        var auditedFiles = 0
+        if dryRun {
+            say(settings.buildHost, "dry run: relocation from \(root) to \(installRoot) and its audit run on the built tree")
+        } else {
+            let report = try relocation.report(exitStatus: relocated.exitStatus, standardOutput: relocated.stdout, standardError: relocated.stderr)
+            say(settings.buildHost, "relocation: \(report.totalRewritten) files rewritten, \(report.elfSearchPathsFixed) ELF search paths fixed, \(report.elfStripped) stripped, \(report.bytecodeCompiled) byte-code files compiled, \(report.recordEntriesUpdated) RECORD hashes updated; audit passed (\(report.filesScanned) files scanned) in \(Self.seconds(since: started))")
+            fab.state[Self.auditKey] = report.filesScanned
+            auditedFiles = report.filesScanned
+        }
         mark = timings.add("relocation+audit", since: mark)
 
         // Native code: architecture and shared-library dependencies.
+        if dryRun && elfFiles.isEmpty {
+            say(settings.buildHost, "dry run: the architecture and the shared libraries of native code come from the built tree; planning with none (Architecture: all)")
+        }
         var architecture = "all"
         var shlibs: [String] = []
         if !elfFiles.isEmpty {
-            architecture = try await build.hide([.running, .stdout]) { try await build.run("dpkg --print-architecture").output }
+            architecture = try await read(build, "dpkg --print-architecture", planned: "amd64")
             let libraryDirectories = Array(Set(elfFiles.filter { $0.contains(".so") }.map { ($0 as NSString).deletingLastPathComponent })).sorted()
             // Its warnings (dozens with wheels that bundle libraries) become one line; the failure of
             // a hidden command still shows its last lines of standard error.
@@ -459,27 +568,21 @@ public struct Deployment: Sendable {
         // Files Debian expects: units where packages put them, documentation, lintian overrides.
         try await build.run(DeploymentCommands.moveSystemdUnits(stagingDirectory: staging))
         let doc = staging + "/usr/share/doc/" + packageName
-        let top = installRoot.split(separator: "/").first.map(String.init) ?? app
-        let overrides = staging + "/usr/share/lintian/overrides"
+        try await installLintOverrides(on: build, stagingDirectory: staging, sourceDirectory: src)
         try await build.hide(.running) {
-            try await build.run("mkdir -p \(q(overrides)) \(q(doc)) && cat > \(q(overrides + "/" + packageName))",
-                                stdin: DeploymentCommands.lintianOverrides(package: packageName, topLevelDirectory: top))
-            try await build.run("cat > \(q(doc + "/copyright"))", stdin: DeploymentCommands.copyright(package: packageName, app: app, maintainer: settings.maintainer))
+            try await build.run("mkdir -p \(q(doc)) && cat > \(q(doc + "/copyright"))", stdin: DeploymentCommands.copyright(package: packageName, app: app, maintainer: settings.maintainer))
             try await build.run("gzip -9n > \(q(doc + "/changelog.gz"))",
                                 stdin: DeploymentCommands.changelog(package: packageName, version: prepared.version, branch: prepared.source.branch,
                                                                     commit: prepared.source.shortCommit, maintainer: settings.maintainer, date: Date()))
         }
         try await build.run(DeploymentCommands.normalizeModes(stagingDirectory: staging))
-        let sizeOutput = try await build.hide([.running, .stdout]) {
-            try await build.run(ControlFileBuilder.installedSizeCommand(directory: staging)).stdout
-        }
+        let sizeOutput = try await read(build, ControlFileBuilder.installedSizeCommand(directory: staging), planned: "")
         try await build.run("mkdir -p \(q(staging + "/DEBIAN")) && for s in preinst postinst prerm postrm; do if [ -f \(q(src + "/debian"))/$s ]; then install -m 0755 \(q(src + "/debian"))/$s \(q(staging + "/DEBIAN"))/$s; fi; done")
-        let conffileOutput = try await build.hide([.running, .stdout]) {
-            try await build.run("cd \(q(staging)) && if [ -d etc ]; then find etc -type f | LC_ALL=C sort; fi").stdout
-        }
+        let conffileOutput = try await read(build, "cd \(q(staging)) && if [ -d etc ]; then find etc -type f | LC_ALL=C sort; fi",
+                                            planned: committed.filter { $0.hasPrefix("etc/") && !$0.hasPrefix("etc/systemd/system/") }.sorted().joined(separator: "\n"))
         let conffiles = conffileOutput.split(whereSeparator: \.isNewline).map { "/" + $0 }
         var control = ControlFileBuilder(package: packageName, version: prepared.version, architecture: architecture,
-                                         maintainer: settings.maintainer, synopsis: settings.synopsis ?? "\(app) (built by fab)")
+                                         maintainer: settings.maintainer, synopsis: settings.synopsis ?? ControlFileBuilder.defaultSynopsis(package: packageName, app: app))
         control.installedSize = try ControlFileBuilder.installedSize(parsingFindOutput: sizeOutput)
         control.runDepends = runDeps
         control.shlibsDepends = shlibs + linked
@@ -504,24 +607,27 @@ public struct Deployment: Sendable {
         let fileName = DeploymentCommands.debFileName(package: packageName, version: prepared.version, architecture: architecture)
         let remoteDeb = dir + "/" + fileName
         try await build.run(DeploymentCommands.buildDeb(stagingDirectory: staging, output: remoteDeb, level: settings.compressionLevel))
-        let remoteHash = try await build.hide([.running, .stdout]) { try await build.run(DeploymentCommands.sha256(remoteDeb)).output }
+        let remoteHash = try await read(build, DeploymentCommands.sha256(remoteDeb), planned: "")
         say(settings.buildHost, "built \(fileName) in \(Self.seconds(since: started))")
         mark = timings.add("dpkg-deb", since: mark)
 
-        // Fetch, verify, inspect.
-        try FileManager.default.createDirectory(atPath: artifactDirectory, withIntermediateDirectories: true)
-        let local = try await build.get(remoteDeb, artifactDirectory + "/" + fileName)
-        let localHash = try FileDigest.sha256(path: local)
-        guard localHash == remoteHash else {
-            try? FileManager.default.removeItem(atPath: local)
-            throw FabError(.aborted, "the fetched \(fileName) has SHA-256 \(localHash) but the build host's copy has \(remoteHash); the transfer was corrupted, run the build again.")
+        if dryRun {
+            if settings.lint.enabled {
+                try await build.run(LintCommands.start(deb: remoteDeb, directory: dir))
+            }
+            _ = try await build.get(remoteDeb, artifactDirectory + "/" + fileName)
+            say("localhost", "dry run: \(fileName) would be fetched to \(artifactDirectory), checked against the build host's SHA-256, read back\(settings.lint.enabled ? ", judged by lintian (failing on \(settings.lint.failOn.rawValue)s)" : "") and kept with its manifest only if every gate passed")
+            if !settings.keepBuildDirectory { try await build.run("rm -rf -- \(q(dir))") }
+            fab.state[Self.planned] = PlannedArtifact(path: artifactDirectory + "/" + fileName, version: prepared.version, architecture: architecture)
+            fab.state[Self.timingsKey] = nil
+            return artifactDirectory + "/" + fileName
         }
-        try describe(local)
-        mark = timings.add("fetch+verify", since: mark)
-        if settings.lintian {
-            try await lint(local)
-            mark = timings.add("lintian", since: mark)
-        }
+        // Fetch and verify while lintian checks it on the build host; keep it only when every gate passed.
+        let local = try await fetchThroughGates(
+            BuiltPackage(remotePath: remoteDeb, remoteSHA256: remoteHash, fileName: fileName, version: prepared.version,
+                         architecture: architecture, branch: prepared.source.branch, commit: prepared.source.shortCommit,
+                         auditedFiles: auditedFiles),
+            timings: &timings, mark: &mark)
         if !settings.keepBuildDirectory {
             try await build.run("rm -rf -- \(q(dir))")
             timings.add("cleanup", since: mark)
@@ -546,31 +652,10 @@ public struct Deployment: Sendable {
         out.plain("  maintainer scripts: \(deb.maintainerScripts.joined(separator: ", ")); conffiles: \(deb.conffiles.count); md5sums: \(deb.hasMD5Sums ? "yes" : "no")\n")
     }
 
-    /// Runs lintian on the .deb on this machine; fails on errors. Skipped, with a warning, where lintian is not installed.
-    func lint(_ path: String) async throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/lintian") else {
-            warn("localhost", "lintian is not installed here (apt-get install lintian); the package was not checked.")
-            return
-        }
-        let result = try await fab.hide([.stdout, .stderr]) {
-            try await fab.local("lintian --fail-on error --no-tag-display-limit \(fab.quote(path))", warnOnly: true)
-        }
-        let lines = (result.stdout + result.stderr).split(whereSeparator: \.isNewline)
-        let errors = lines.filter { $0.hasPrefix("E: ") }
-        let warnings = lines.filter { $0.hasPrefix("W: ") }
-        for line in errors + warnings.prefix(15) { fab.runtime.output.plain("  lintian \(line)") }
-        if result.failed || !errors.isEmpty {
-            throw FabError(.aborted, "lintian found \(errors.count) error(s) in \((path as NSString).lastPathComponent); the repository was not touched.")
-        }
-        say("localhost", "lintian: no errors (\(warnings.count) warnings; non-standard-toplevel-dir for /\(installRoot.split(separator: "/").first ?? "") is overridden: the install root is a site convention outside the FHS)")
-        fab.state[Self.lintianKey] = "no errors, \(warnings.count) warnings"
-    }
-
-    static let lintianKey = StateKey<String>("fab-deploy.lintian")
-
     // MARK: - Publish
 
-    /// The .deb to push: the one built in this run, else the highest version of the package in ``artifactDirectory``.
+    /// The .deb to push: the one built in this run, else the highest version of the package in
+    /// ``artifactDirectory`` (rejected builds, in its `rejected/` folder, are never candidates).
     public func latestArtifact() throws -> String {
         if let built = fab.state[Self.built] { return built }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: artifactDirectory)) ?? []
@@ -586,17 +671,30 @@ public struct Deployment: Sendable {
     }
 
     /// Publishes a .deb (by default ``latestArtifact()``) to the repository host, keeps a copy in its
-    /// archive for rollbacks, and checks that the repository now serves that version.
-    /// - Throws: ``FabError`` when the package is not this app's, the repository already has that
-    ///   version or a higher one (nothing is changed then), or the repository does not list it after including it.
+    /// archive for rollbacks (``Repository/archiveDirectory``, outside the served tree), and checks
+    /// that the repository now serves that version.
+    ///
+    /// Only a build that passed every gate is published: its ``ArtifactManifest`` must exist beside it,
+    /// say passed, and record the file's SHA-256.
+    /// - Throws: ``FabError`` when the package is not this app's, its manifest is missing, rejected or
+    ///   does not match the file, the repository already has that version or a higher one (nothing is
+    ///   changed then), or the repository does not list it after including it.
     public func pushToRepo(deb: String? = nil) async throws {
-        let path = try deb.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) } ?? latestArtifact()
-        let package = try DebPackage(path: path)
-        guard package.control.package == packageName, let version = package.control.version,
-              let architecture = package.control.architecture else {
-            throw FabError(.invalidArgument, "\(path) is not a \(packageName) package (it is \(package.control.package ?? "unnamed")).")
+        let path: String, version: String, architecture: String, hash: String
+        if deb == nil, dryRun, fab.state[Self.built] == nil, let plan = fab.state[Self.planned] {
+            // A dry run's deb task made nothing: plan the push of what it would have made.
+            (path, version, architecture, hash) = (plan.path, plan.version, plan.architecture, "")
+        } else {
+            path = try deb.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) } ?? latestArtifact()
+            let package = try DebPackage(path: path)
+            guard package.control.package == packageName, let packageVersion = package.control.version,
+                  let packageArchitecture = package.control.architecture else {
+                throw FabError(.invalidArgument, "\(path) is not a \(packageName) package (it is \(package.control.package ?? "unnamed")).")
+            }
+            // Only a build that passed every gate is published: its manifest must say so and match the file.
+            let manifest = try ArtifactManifest.verify(deb: path, package: packageName, version: packageVersion, architecture: packageArchitecture)
+            (version, architecture, hash) = (packageVersion, packageArchitecture, manifest.sha256)
         }
-        let hash = try FileDigest.sha256(path: path)
         let repo = fab.on(settings.repositoryHost)
         let q = repo.quote
         let fileName = DeploymentCommands.debFileName(package: packageName, version: version, architecture: architecture)
@@ -604,7 +702,7 @@ public struct Deployment: Sendable {
         case let .incoming(directory):
             try await repo.put(path, directory + "/" + fileName, mode: 0o644)
             say(settings.repositoryHost, "\(fileName) is in \(directory)")
-        case let .reprepro(base, codename):
+        case let .reprepro(base, codename, archiveSetting):
             let current = try await currentVersion(base: base, codename: codename)
             let archived = try await repositoryVersions(quietly: false)
             let wanted = try DebianVersion(version)
@@ -614,16 +712,25 @@ public struct Deployment: Sendable {
             if let current, let parsed = try? DebianVersion(current), parsed > wanted {
                 throw FabError(.invalidArgument, "the repository serves \(packageName) \(current), higher than \(version), and reprepro would skip \(version); nothing was changed. Use rollback to publish an older version.")
             }
-            let archive = base + "/archive/" + packageName
+            let archiveRoot = Repository.archiveDirectory(base: base, archive: archiveSetting)
+            let archive = archiveRoot + "/" + packageName
             let incoming = archive + "/.incoming-" + fileName
-            try await repo.run("mkdir -p \(q(archive))")
+            let made = try await repo.run("mkdir -p -- \(q(archive))", warnOnly: true)
+            guard made.succeeded else {
+                throw FabError(.aborted, "[\(settings.repositoryHost)] cannot create the rollback archive \(archive) (\(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); nothing was published. Have root create it for the login user (install -d -o USER \(q(archiveRoot))), or set Repository.reprepro(archive:) to a directory that user can write.")
+            }
             try await repo.put(path, incoming, mode: 0o644)
-            let remoteHash = try await repo.hide([.running, .stdout]) { try await repo.run(DeploymentCommands.sha256(incoming)).output }
+            let remoteHash = try await read(repo, DeploymentCommands.sha256(incoming), planned: hash)
             guard remoteHash == hash else {
                 try await repo.run("rm -f \(q(incoming))")
                 throw FabError(.aborted, "the uploaded \(fileName) has SHA-256 \(remoteHash), not \(hash); the upload was corrupted, nothing was published.")
             }
             let included = try await repo.run(DeploymentCommands.repreproInclude(base: base, codename: codename, deb: incoming), warnOnly: true)
+            if dryRun {
+                try await repo.run("mv -f \(q(incoming)) \(q(archive + "/" + fileName))")
+                say(settings.repositoryHost, "dry run: \(packageName) \(version) would be published in \(codename) and kept in \(archive) for rollbacks")
+                return
+            }
             let landed = try await currentVersion(base: base, codename: codename)
             guard included.succeeded, let landed, (try? DebianVersion(landed)) == wanted else {
                 try await repo.run("rm -f \(q(incoming))")
@@ -637,9 +744,7 @@ public struct Deployment: Sendable {
     /// The version the reprepro distribution serves, or nil.
     func currentVersion(base: String, codename: String) async throws -> String? {
         let repo = fab.on(settings.repositoryHost)
-        let output = try await repo.hide([.running, .stdout]) {
-            try await repo.run(DeploymentCommands.repreproList(base: base, codename: codename, package: packageName)).stdout
-        }
+        let output = try await read(repo, DeploymentCommands.repreproList(base: base, codename: codename, package: packageName), planned: "")
         return DeploymentCommands.versions(fromRepreproList: output).first
     }
 
@@ -647,34 +752,34 @@ public struct Deployment: Sendable {
     /// serves, so servers can install it. Runs once per `fab` run however many hosts the task has.
     /// - Throws: ``FabError`` when the archive has no such version (nothing is changed then).
     public func rollbackRepository(to version: String) async throws {
-        guard case let .reprepro(base, codename) = settings.repository else {
+        guard case let .reprepro(base, codename, _) = settings.repository, let archiveRoot = settings.repository.archiveDirectory else {
             throw FabError(.invalidArgument, "rollback needs a reprepro repository (settings.repository).")
         }
         let key = StateKey<Bool>("fab-deploy.rollback.\(version)")
         _ = try await fab.state.value(for: key) {
             let repo = fab.on(settings.repositoryHost)
-            let q = repo.quote
             let wanted: DebianVersion
             do { wanted = try DebianVersion(version) } catch let error as DebianVersionError { throw FabError(.invalidArgument, error.description) }
-            let archive = base + "/archive/" + packageName
-            let listing = try await repo.hide([.running, .stdout]) {
-                try await repo.run(DeploymentCommands.listArchive(directory: archive, package: packageName)).stdout
+            let archive = archiveRoot + "/" + packageName
+            let listing = try await read(repo, DeploymentCommands.listArchive(directory: archive, package: packageName), planned: "")
+            if let legacy = settings.repository.legacyArchiveDirectory, legacy != archiveRoot {
+                let old = try await read(repo, DeploymentCommands.listArchive(directory: legacy + "/" + packageName, package: packageName), planned: "")
+                warnAboutLegacyArchive(DeploymentCommands.versions(fromArchiveListing: old, package: packageName))
             }
             guard let name = listing.split(whereSeparator: \.isNewline).map(String.init).first(where: {
                 DeploymentCommands.versions(fromArchiveListing: $0, package: packageName).first.flatMap { try? DebianVersion($0) } == wanted
             }) else {
                 let have = DeploymentCommands.versions(fromArchiveListing: listing, package: packageName)
-                throw FabError(.invalidArgument, "the repository's archive has no \(packageName) \(version) (it has: \(have.isEmpty ? "none" : have.joined(separator: ", "))); nothing was changed.")
+                throw FabError(.invalidArgument, "the rollback archive \(archive) on \(settings.repositoryHost) has no \(packageName) \(version) (it has: \(have.isEmpty ? "none" : DeploymentCommands.distinctSorted(have).joined(separator: ", "))); nothing was changed.")
             }
             if try await currentVersion(base: base, codename: codename).flatMap({ try? DebianVersion($0) }) != wanted {
                 try await repo.run(DeploymentCommands.repreproRemove(base: base, codename: codename, package: packageName))
                 try await repo.run(DeploymentCommands.repreproInclude(base: base, codename: codename, deb: archive + "/" + name))
             }
             let landed = try await currentVersion(base: base, codename: codename)
-            guard landed.flatMap({ try? DebianVersion($0) }) == wanted else {
+            guard dryRun || landed.flatMap({ try? DebianVersion($0) }) == wanted else {
                 throw FabError(.aborted, "reprepro serves \(landed ?? "nothing") after re-including \(name).")
             }
-            _ = q
             say(settings.repositoryHost, "repository now serves \(packageName) \(version)")
             return true
         }
@@ -700,6 +805,10 @@ public struct Deployment: Sendable {
         let target = version.map { "\(packageName)=\($0)" } ?? packageName
         try await fab.sudo(DeploymentCommands.aptInstall([target], allowDowngrades: allowDowngrade))
         let installed = try await installedVersion()
+        if dryRun {
+            say(fab.host ?? "localhost", "dry run: \(packageName) \(version ?? "(the newest)") would replace what is installed now: \(installed ?? "nothing")")
+            return
+        }
         say(fab.host ?? "localhost", "\(packageName) \(installed ?? "not installed") is installed")
         if let version, installed.flatMap({ try? DebianVersion($0) }) != (try? DebianVersion(version)) {
             throw FabError(.aborted, "[\(fab.host ?? "localhost")] \(packageName) \(installed ?? "nothing") is installed, not \(version).")
@@ -719,13 +828,17 @@ public struct Deployment: Sendable {
 
     /// The version of the package installed on the task's host, or nil.
     public func installedVersion() async throws -> String? {
-        let result = try await fab.hide([.running, .stdout]) {
-            try await fab.run(DeploymentCommands.installedVersion(packageName), warnOnly: true)
-        }
+        let result = try await fab.probe(DeploymentCommands.installedVersion(packageName))
         return result.succeeded ? result.output : nil
     }
 
     // MARK: - Helpers
+
+    /// The version a dry run assumes for an interpreter it cannot run yet: `3.11` for `.../python3.11`, else `3`.
+    static func plannedPythonVersion(_ python: String) -> String {
+        let name = (python as NSString).lastPathComponent
+        return name.hasPrefix("python") && name.count > 6 ? String(name.dropFirst(6)) : "3"
+    }
 
     static func absolute(_ path: String, base: String) -> String {
         path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)

@@ -222,17 +222,6 @@ public enum DeploymentCommands {
         return "\(package) (\(version)) unstable; urgency=medium\n\n  * Automated build. Branch: \(branch) Commit: \(commit)\n\n -- \(maintainer)  \(formatter.string(from: date))\n"
     }
 
-    /// The lintian override line for a top-level directory outside the FHS (`/vrmd`).
-    public static func lintianOverrides(package: String, topLevelDirectory: String) -> String {
-        // /TOP is the site's install root, outside the FHS by design. The virtualenv ships byte-code
-        // compiled for its final path (the service user cannot write there to compile it), and
-        // third-party files (pydoctor templates) that lintian mistakes for web pages.
-        "\(package): non-standard-toplevel-dir [\(topLevelDirectory)/]\n"
-            + "\(package): file-in-unusual-dir [\(topLevelDirectory)/*]\n"
-            + "\(package): package-installs-python-pycache-dir [\(topLevelDirectory)/*]\n"
-            + "\(package): privacy-breach-google-adsense *\n"
-    }
-
     /// Merges dependency lists the way the package's `Depends` gets them: explicit run dependencies,
     /// then the shared-library ones, then the interpreter; duplicates and weaker relations dropped.
     /// - Throws: ``ControlFileError`` for a relation that does not parse.
@@ -314,5 +303,24 @@ public struct BuildTimings: Sendable, Equatable {
     public var summary: String {
         "step timings: " + steps.map { String(format: "%@ %.1f s", $0.name, $0.seconds) }.joined(separator: ", ")
             + String(format: "; total %.1f s", total)
+    }
+}
+
+// MARK: - Versions
+
+extension DeploymentCommands {
+    /// `versions` with each version once (as dpkg compares them), sorted in Debian order; strings that
+    /// are not versions go last, as given.
+    public static func distinctSorted(_ versions: [String]) -> [String] {
+        var parsed: [(DebianVersion, String)] = []
+        var invalid: [String] = []
+        for version in versions {
+            if let value = try? DebianVersion(version) {
+                if !parsed.contains(where: { $0.0 == value }) { parsed.append((value, version)) }
+            } else if !invalid.contains(version) {
+                invalid.append(version)
+            }
+        }
+        return parsed.sorted { $0.0 < $1.0 }.map(\.1) + invalid
     }
 }

@@ -125,10 +125,35 @@ public struct DeploymentSource: Sendable {
         return entries.count
     }
 
-    /// Paths under the project directory with uncommitted changes (for a warning: they are not built).
-    public func uncommittedChanges() -> [String] {
-        let output = (try? Self.git(["status", "--porcelain", "--", prefix.isEmpty ? "." : prefix], in: repositoryRoot, failure: "")) ?? ""
-        return output.split(whereSeparator: \.isNewline).map { String($0.dropFirst(3)) }
+    /// Files under the project directory with uncommitted changes (modified, added, deleted, renamed or
+    /// untracked and not ignored), relative to the project directory, for a warning: they are not built.
+    /// - Parameter excludes: shell patterns as in ``entries(excluding:)``; files the package never holds
+    ///   (`fabfile.swift`, `*.deb`...) are not worth a warning.
+    public func uncommittedChanges(excluding excludes: [String] = []) -> [String] {
+        let arguments = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--", prefix.isEmpty ? "." : prefix]
+        guard let output = try? Self.gitData(arguments, in: repositoryRoot) else { return [] }
+        return Self.changedPaths(porcelain: output, prefix: prefix).filter { !Self.isExcluded($0, excludes) }
+    }
+
+    /// The paths of `git status --porcelain=v1 -z` output (records `XY PATH`, a rename or copy followed
+    /// by a record holding its source path), relative to `prefix`.
+    static func changedPaths(porcelain: Data, prefix: String) -> [String] {
+        var paths: [String] = []
+        var records = porcelain.split(separator: 0, omittingEmptySubsequences: true).makeIterator()
+        while let record = records.next() {
+            let text = String(decoding: record, as: UTF8.self)
+            guard text.count > 3 else { continue }
+            let status = text.prefix(2)
+            var path = String(text.dropFirst(3))
+            // A rename or copy names its source in the next record, which is not a change of its own here.
+            if status.contains("R") || status.contains("C") { _ = records.next() }
+            if !prefix.isEmpty {
+                guard path.hasPrefix(prefix + "/") else { continue }
+                path.removeFirst(prefix.count + 1)
+            }
+            paths.append(path)
+        }
+        return paths
     }
 
     // MARK: Running git

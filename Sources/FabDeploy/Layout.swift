@@ -209,7 +209,7 @@ extension Deployment {
     func checkLinks(on build: Fab) async throws {
         let paths = settings.layout.links.keys.sorted()
         guard let search = TreeDependencies.ownerSearch(paths) else { return }
-        let output = try await build.hide([.running, .stdout, .stderr]) { try await build.run(search).stdout }
+        let output = try await read(build, search, planned: "")
         let owners = TreeDependencies.owners(fromSearch: output)
         for path in paths {
             let packages = TreeDependencies.owners(of: path, in: owners)

@@ -172,18 +172,16 @@ extension Deployment {
     /// - Throws: ``FabError`` when the virtualenv's interpreter belongs to no package.
     func treeDepends(on build: Fab, staging: String) async throws -> [String] {
         let venv = settings.layout.virtualenvPath(installRoot: installRoot)
-        let inspection = try await build.hide([.running, .stdout]) {
-            try await build.run(TreeDependencies.inspectCommand(staging: staging, python: settings.python, virtualenv: venv)).stdout
-        }
+        let inspection = try await read(build, TreeDependencies.inspectCommand(staging: staging, python: settings.python, virtualenv: venv), planned: "")
         let links: [TreeDependencies.ExternalLink]
         do { links = try TreeDependencies.externalLinks(fromInspection: inspection) } catch {
             throw FabError(.aborted, "[\(settings.buildHost)] the symlink inspection printed something that is not its JSON lines (\(error)); run the build again with keepBuildDirectory to look at the tree.")
         }
         guard let search = TreeDependencies.ownerSearch(links.flatMap(\.hops)) else { return [] }
-        let owners = TreeDependencies.owners(fromSearch: try await build.hide([.running, .stdout]) { try await build.run(search).stdout })
+        let owners = TreeDependencies.owners(fromSearch: try await read(build, search, planned: ""))
         var full: [String: String] = [:]
         if let query = TreeDependencies.fullPackageQuery(owners.values.flatMap { $0 }) {
-            full = TreeDependencies.fullPackages(fromQuery: try await build.hide([.running, .stdout]) { try await build.run(query).stdout })
+            full = TreeDependencies.fullPackages(fromQuery: try await read(build, query, planned: ""))
         }
         return try TreeDependencies.resolve(links: links, owners: owners, fullPackages: full)
     }

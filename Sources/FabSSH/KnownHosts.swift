@@ -122,11 +122,13 @@ public struct KnownHostsEntryLocation: Sendable, Equatable, CustomStringConverti
 public enum KnownHostsVerdict: Sendable, Equatable {
     /// The key is recorded for this host at this line.
     case match(KnownHostsEntryLocation)
-    /// The host has a different key of the same type recorded at this line: the key changed (or someone is in the middle).
+    /// The host has keys recorded, none of them the one presented: the key changed (or someone is in the middle).
+    /// The location is the first line with a key of the presented type, else the first line for the host;
+    /// `expected` is the type of the key on that line.
     case mismatch(KnownHostsEntryLocation, expected: HostKeyType)
     /// An `@revoked` line for this host lists this key: never accept it.
     case revoked(KnownHostsEntryLocation)
-    /// The host is unknown, or known only with keys of other types.
+    /// The host has no key recorded (revoked keys aside).
     case notFound
 }
 
@@ -178,8 +180,9 @@ public struct KnownHosts: Sendable {
         return KnownHosts(entries: entries, skippedLines: skipped)
     }
 
-    /// Looks up `key` for `host` as OpenSSH does: `@revoked` wins, then an exact match, then a different key of the
-    /// same type (a changed key); keys of other types alone mean the host is not known for this type.
+    /// Looks up `key` for `host`: an `@revoked` line listing the key wins, then an exact match; any other key
+    /// recorded for the host, of whatever type, means the key has changed (stricter than OpenSSH, which
+    /// treats a host known only with other key types as new).
     /// - Parameters:
     ///   - host: The name to look up: the `HostKeyAlias` (then pass port 22) or the host name; compared lowercased.
     ///   - port: 22 (or 0) for the plain form; other ports look up `[host]:port`.
@@ -187,19 +190,36 @@ public struct KnownHosts: Sendable {
     public func verify(host: String, port: Int, key: HostKey) -> KnownHostsVerdict {
         let name = KnownHosts.lookupName(host: host, port: port)
         var firstMatch: KnownHostsEntryLocation?
-        var firstMismatch: KnownHostsEntryLocation?
+        var sameType: (KnownHostsEntryLocation, HostKeyType)?
+        var otherType: (KnownHostsEntryLocation, HostKeyType)?
         for entry in entries where KnownHosts.field(entry.hosts, matches: name) {
             if entry.revoked {
                 if entry.key == key { return .revoked(entry.location) }
             } else if entry.key == key {
                 if firstMatch == nil { firstMatch = entry.location }
             } else if entry.key.type == key.type {
-                if firstMismatch == nil { firstMismatch = entry.location }
+                if sameType == nil { sameType = (entry.location, entry.key.type) }
+            } else if otherType == nil {
+                otherType = (entry.location, entry.key.type)
             }
         }
         if let firstMatch { return .match(firstMatch) }
-        if let firstMismatch { return .mismatch(firstMismatch, expected: key.type) }
+        if let (location, type) = sameType ?? otherType { return .mismatch(location, expected: type) }
         return .notFound
+    }
+
+    /// The key types recorded (not revoked) for `host`, in file order without repeats: the host-key algorithms
+    /// to prefer when negotiating, as OpenSSH orders them, so a host known by one type is not asked for another.
+    /// - Parameters:
+    ///   - host: As for ``verify(host:port:key:)``.
+    ///   - port: As for ``verify(host:port:key:)``.
+    public func knownTypes(host: String, port: Int) -> [HostKeyType] {
+        let name = KnownHosts.lookupName(host: host, port: port)
+        var types: [HostKeyType] = []
+        for entry in entries where !entry.revoked && !types.contains(entry.key.type) && KnownHosts.field(entry.hosts, matches: name) {
+            types.append(entry.key.type)
+        }
+        return types
     }
 
     /// Appends a known_hosts line for `host` in OpenSSH's format (`host`, `[host]:port`, or hashed `|1|salt|hash`),

@@ -82,7 +82,7 @@ extension SSHSession {
         let helpers = await siblings(streams.ranges(size: size).count - 1)
         defer { for helper in helpers { Task { await helper.close() } } }
         let ranges = TransferStreams.fixed(helpers.count + 1).ranges(size: size)
-        let temporary = SessionCore.temporaryName(beside: remotePath)
+        let temporary = TemporaryNames.beside(remotePath)
         try await core.perform { core in try core.createEmptyRemote(temporary, operation: operation) }
         do {
             let tally = ProgressTally(path: remotePath, total: size, handler: progress)
@@ -90,6 +90,7 @@ extension SSHSession {
                 try core.putRange(local: localPath, remote: temporary, range: range, operation: operation, cancel: cancel, tally: tally)
             }
             try await core.perform { core in
+                core.sweepAbandonedTemporaries(in: (remotePath as NSString).deletingLastPathComponent, own: (temporary as NSString).lastPathComponent, staging: false)
                 try core.setRemoteMode(temporary, mode: mode, operation: operation)
                 try core.renameReplacing(temporary, remotePath, operation: operation)
             }
@@ -108,7 +109,7 @@ extension SSHSession {
         defer { for helper in helpers { Task { await helper.close() } } }
         let ranges = TransferStreams.fixed(helpers.count + 1).ranges(size: info.size)
         let localDirectory = (localPath as NSString).deletingLastPathComponent
-        let temporary = SessionCore.temporaryName(beside: localPath)
+        let temporary = TemporaryNames.beside(localPath)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SSHError(.localFile, host: target.alias, operation: operation, path: localPath, underlying: String(cString: strerror(errno)),
@@ -174,6 +175,7 @@ extension SessionCore {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
         defer { buffer.deallocate() }
         var position = range.lowerBound
+        var lastProgress = fab_monotonic_seconds()
         while position < range.upperBound {
             let count = pread(fd, buffer.baseAddress, Int(min(Int64(Self.chunkSize), range.upperBound - position)), off_t(position))
             if count < 0 && errno == EINTR { continue }
@@ -186,10 +188,11 @@ extension SessionCore {
                 let written = libssh2_sftp_write(handle, buffer.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
                                                  count - offset)
                 if written == Int(LIBSSH2_ERROR_EAGAIN) {
-                    try wait(deadline: nil, cancel: cancel, operation: operation)
+                    try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
                     continue
                 }
                 if written < 0 { throw sftpFailure(Int32(written), operation: operation, path: remote) }
+                lastProgress = fab_monotonic_seconds()
                 offset += written
                 tally.add(written)
             }
@@ -209,6 +212,7 @@ extension SessionCore {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
         defer { buffer.deallocate() }
         var position = range.lowerBound
+        var lastProgress = fab_monotonic_seconds()
         while position < range.upperBound {
             // libssh2 keeps up to four times the asked size in flight: asking for at most a quarter
             // of what is left keeps its read-ahead inside this range.
@@ -216,9 +220,10 @@ extension SessionCore {
             let ask = Int(min(Int64(Self.chunkSize), max(left / 4, min(left, 32 << 10))))
             let count = libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), ask)
             if count == Int(LIBSSH2_ERROR_EAGAIN) {
-                try wait(deadline: nil, cancel: cancel, operation: operation)
+                try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
                 continue
             }
+            lastProgress = fab_monotonic_seconds()
             if count < 0 { throw sftpFailure(Int32(count), operation: operation, path: remote) }
             guard count > 0 else {
                 throw SSHError(.sftp, host: label, operation: operation, path: remote,

@@ -103,10 +103,12 @@ extension SessionCore {
     /// Runs an SFTP call that returns a status, retrying on EAGAIN.
     @discardableResult
     func sftpCall(_ operation: String, path: String, cancel: CancellationFlag? = nil, _ body: () -> Int32) throws -> Int32 {
+        try checkRemotePath(path, operation: operation)
+        let started = fab_monotonic_seconds()
         while true {
             let rc = body()
             if rc == LIBSSH2_ERROR_EAGAIN {
-                try wait(deadline: nil, cancel: cancel, operation: operation)
+                try waitForReply(since: started, cancel: cancel, operation: operation)
                 continue
             }
             if rc < 0 { throw sftpFailure(rc, operation: operation, path: path) }
@@ -116,7 +118,9 @@ extension SessionCore {
 
     /// Opens a remote file or directory handle, retrying on EAGAIN.
     func sftpOpen(_ path: String, flags: Int32, mode: Int32, directory: Bool, operation: String) throws -> OpaquePointer {
+        try checkRemotePath(path, operation: operation)
         let sftp = try sftp()
+        let started = fab_monotonic_seconds()
         while true {
             let handle = directory
                 ? fab_libssh2_sftp_opendir(sftp, path, UInt32(path.utf8.count))
@@ -124,16 +128,23 @@ extension SessionCore {
             if let handle { return handle }
             let rc = libssh2_session_last_errno(session)
             if rc == LIBSSH2_ERROR_EAGAIN {
-                try wait(deadline: nil, cancel: nil, operation: operation)
+                try waitForReply(since: started, cancel: nil, operation: operation)
                 continue
             }
             throw sftpFailure(rc, operation: operation, path: path)
         }
     }
 
+    /// Closes a remote handle, waiting at most ``SessionCore/requestTimeout`` for the server's answer
+    /// (a close that gets none leaves the handle to the server; the next request reports the problem).
     func sftpClose(_ handle: OpaquePointer) {
+        let started = fab_monotonic_seconds()
         while fab_libssh2_sftp_close(handle) == LIBSSH2_ERROR_EAGAIN {
-            try? wait(deadline: fab_monotonic_seconds() + 10, cancel: nil, operation: "close")
+            do {
+                try waitForReply(since: started, cancel: nil, operation: "close")
+            } catch {
+                return
+            }
         }
     }
 
@@ -172,18 +183,21 @@ extension SessionCore {
     }
 
     /// Uploads one local file atomically: to a temporary name beside the target, then renamed over it.
-    func putFile(local: String, remote: String, mode: Int32?, cancel: CancellationFlag,
+    /// With `sweep`, abandoned fab temporaries in the target's directory are removed on the way
+    /// (see ``TemporaryNames``); a tree upload sweeps once per directory.
+    func putFile(local: String, remote: String, mode: Int32?, sweep: Bool = true, cancel: CancellationFlag,
                  progress: TransferProgressHandler?) throws {
         let operation = "put \(remote)"
         guard let info = localStat(local) else {
             throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
                            message: "cannot read local file \(local): \(String(cString: strerror(errno))).")
         }
-        let temporary = Self.temporaryName(beside: remote)
+        let temporary = TemporaryNames.beside(remote)
         do {
             let tally = ProgressTally(path: remote, total: Int64(info.st_size), handler: progress)
             try putRange(local: local, remote: temporary, range: 0..<Int64(info.st_size), create: true, operation: operation,
                          cancel: cancel, tally: tally)
+            if sweep { sweepAbandonedTemporaries(in: (remote as NSString).deletingLastPathComponent, own: (temporary as NSString).lastPathComponent, staging: false) }
             try setRemoteMode(temporary, mode: mode ?? Int32(info.st_mode & 0o7777), operation: operation)
             try renameReplacing(temporary, remote, operation: operation)
         } catch {
@@ -191,12 +205,6 @@ extension SessionCore {
             try? removeRemote(temporary)
             throw error
         }
-    }
-
-    /// A name beside `path`, in the same directory, that no other transfer uses: `.NAME.fab-RANDOM`.
-    static func temporaryName(beside path: String) -> String {
-        let directory = (path as NSString).deletingLastPathComponent
-        return (directory.isEmpty ? "" : directory + "/") + ".\((path as NSString).lastPathComponent).fab-\(UInt32.random(in: 0...UInt32.max))"
     }
 
     /// Renames `from` to `to`, replacing `to` atomically (SFTP v3 rename refuses an existing target,
@@ -227,7 +235,7 @@ extension SessionCore {
         let handle = try sftpOpen(remote, flags: LIBSSH2_FXF_READ, mode: 0, directory: false, operation: operation)
         defer { sftpClose(handle) }
         let localDirectory = (local as NSString).deletingLastPathComponent
-        let temporary = Self.temporaryName(beside: local)
+        let temporary = TemporaryNames.beside(local)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
@@ -242,12 +250,14 @@ extension SessionCore {
         defer { buffer.deallocate() }
         var done: Int64 = 0
         progress?(TransferProgress(path: local, bytesDone: 0, totalBytes: info.size))
+        var lastProgress = fab_monotonic_seconds()
         while true {
             let count = libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Self.chunkSize)
             if count == Int(LIBSSH2_ERROR_EAGAIN) {
-                try wait(deadline: nil, cancel: cancel, operation: operation)
+                try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
                 continue
             }
+            lastProgress = fab_monotonic_seconds()
             if count < 0 { throw sftpFailure(Int32(count), operation: operation, path: remote) }
             if count == 0 { break }
             var offset = 0
@@ -280,13 +290,15 @@ extension SessionCore {
         defer { sftpClose(handle) }
         var entries: [(String, RemoteFileInfo)] = []
         var name = [CChar](repeating: 0, count: 4096)
+        var lastProgress = fab_monotonic_seconds()
         while true {
             var attributes = LIBSSH2_SFTP_ATTRIBUTES()
             let count = fab_libssh2_sftp_readdir(handle, &name, name.count, &attributes)
             if count == LIBSSH2_ERROR_EAGAIN {
-                try wait(deadline: nil, cancel: nil, operation: "list \(path)")
+                try waitForReply(since: lastProgress, cancel: nil, operation: "list \(path)")
                 continue
             }
+            lastProgress = fab_monotonic_seconds()
             if count < 0 { throw sftpFailure(count, operation: "list \(path)", path: path) }
             if count == 0 { break }
             let entry = String(decoding: name[0..<Int(count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)

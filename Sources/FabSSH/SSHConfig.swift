@@ -278,17 +278,26 @@ public struct SSHConfig: Sendable {
 
     /// Resolves the settings for `alias` as `ssh -G alias` would: each keyword takes the first value found in the
     /// blocks that apply, in file order; `IdentityFile` accumulates; `Match final` blocks get a second pass.
+    ///
+    /// `Match exec "command"` runs the command through `/bin/sh -c` (standard input and output on /dev/null, at
+    /// most ``matchExecTimeout`` seconds) and matches when it exits 0; like OpenSSH, it runs only when the criteria
+    /// before it on the line matched, and its `%` tokens (`%h %p %r %u %n %l %L %d %C %k %%`) are substituted raw,
+    /// unquoted, exactly as OpenSSH does, so the command sees the same text `ssh` would give it. `Match localnetwork`
+    /// matches when an address of a local interface (getifaddrs) lies in one of its CIDR networks.
     /// - Parameters:
     ///   - alias: The host name as the user typed it.
     ///   - localUser: The local user name (`%u`, and `%r` when `User` is unset; `Match user`/`localuser`).
     ///   - environment: Variables for `${NAME}` in `IdentityFile` and `UserKnownHostsFile`.
+    /// - Throws: ``SSHError`` naming the file and line for a keyword OpenSSH does not know (`.unknownKeyword`, unless
+    ///   an `IgnoreUnknown` in effect before it lists it, as in OpenSSH), and for a `Match exec` command that cannot be
+    ///   run, is killed, outlives the limit or uses an unknown `%` token (`.matchExec`).
     public func resolve(host alias: String, localUser: String,
-                        environment: [String: String] = ProcessInfo.processInfo.environment) -> SSHHostConfig {
+                        environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SSHHostConfig {
         var state = ConfigResolveState()
         var context = ConfigMatchContext(hostForHostLines: alias, originalHost: alias, localUser: localUser, finalPass: false, finalHost: nil)
         for file in files {
             var active = true
-            apply(file.directives, state: &state, context: context, active: &active, neverMatch: false)
+            try apply(file.directives, state: &state, context: context, active: &active, neverMatch: false)
         }
         let finalHost = SSHPattern.asciiLowercased(expandPercent(state.hostName ?? alias, ["h": alias]))
         if state.wantsFinalPass {
@@ -297,7 +306,7 @@ public struct SSHConfig: Sendable {
             context = ConfigMatchContext(hostForHostLines: finalHost, originalHost: alias, localUser: localUser, finalPass: true, finalHost: finalHost)
             for file in files {
                 var active = true
-                apply(file.directives, state: &state, context: context, active: &active, neverMatch: false)
+                try apply(file.directives, state: &state, context: context, active: &active, neverMatch: false)
             }
         }
         return finish(state: state, alias: alias, hostName: finalHost, localUser: localUser, environment: environment)
@@ -306,28 +315,40 @@ public struct SSHConfig: Sendable {
     // MARK: Resolution
 
     private func apply(_ directives: [ConfigDirective], state: inout ConfigResolveState, context: ConfigMatchContext,
-                       active: inout Bool, neverMatch: Bool) {
+                       active: inout Bool, neverMatch: Bool) throws {
         for directive in directives {
             switch directive {
             case .host(let patterns):
                 active = neverMatch ? false : SSHPattern.hostLineMatches(context.hostForHostLines, patterns: patterns)
             case .match(let criteria):
                 if criteria.contains(where: { $0.kind == .final }) { state.wantsFinalPass = true }
-                let result = evaluate(criteria, state: state, context: context)
+                // readconf.c evaluates every Match line (running its exec), even in a file included under a false block.
+                let result = try evaluate(criteria, state: state, context: context)
                 active = neverMatch ? false : result
             case .include(let included):
                 let outer = active
                 for file in included {
-                    apply(file.directives, state: &state, context: context, active: &active, neverMatch: neverMatch || !outer)
+                    try apply(file.directives, state: &state, context: context, active: &active, neverMatch: neverMatch || !outer)
                     active = outer  // a Match in an included file does not change the including file's state
                 }
             case .setting(let setting):
                 if active { state.apply(setting) }
+            case .unknown(let spelled, let path, let line):
+                // parse_token(): the IgnoreUnknown in effect so far (set in a block that applied) excuses it.
+                let keyword = SSHPattern.asciiLowercased(spelled)
+                if let ignored = state.ignoreUnknown, SSHPattern.matchList(keyword, patternList: ignored, lowercasePatterns: true) == 1 {
+                    continue
+                }
+                throw SSHError.config(.unknownKeyword, file: path, line: line,
+                                      message: "\"\(spelled)\" is not an ssh_config keyword OpenSSH 9.2 knows, so ssh refuses this file too; fix the spelling, or list the keyword in an IgnoreUnknown line above it (for options of newer OpenSSH versions).")
             }
         }
     }
 
-    private func evaluate(_ criteria: [ConfigMatchCriterion], state: ConfigResolveState, context: ConfigMatchContext) -> Bool {
+    /// The longest a `Match exec` command may run before resolution fails.
+    public static let matchExecTimeout: Double = 30
+
+    private func evaluate(_ criteria: [ConfigMatchCriterion], state: ConfigResolveState, context: ConfigMatchContext) throws -> Bool {
         let host: String
         if context.finalPass, let finalHost = context.finalHost {
             host = finalHost
@@ -347,11 +368,31 @@ public struct SSHConfig: Sendable {
             case .originalHost: matched = SSHPattern.matchHostname(context.originalHost, patternList: criterion.argument) == 1
             case .user: matched = SSHPattern.matchList(remoteUser, patternList: criterion.argument, lowercasePatterns: false) == 1
             case .localUser: matched = SSHPattern.matchList(context.localUser, patternList: criterion.argument, lowercasePatterns: false) == 1
-            case .unsupported: return false  // exec, localnetwork and unknown criteria: skip the block
+            case .localNetwork: matched = LocalNetworks.anyInterface(in: criterion.networks)
+            case .exec:
+                if !result { continue }  // as OpenSSH: a command after a failed criterion is not run
+                let tokens = execTokens(host: host, state: state, context: context, remoteUser: remoteUser)
+                guard let command = expandPercentStrict(criterion.argument, tokens) else {
+                    throw SSHError.config(.matchExec, file: criterion.path, line: criterion.line,
+                                          message: "Match exec \"\(criterion.argument)\" uses a % token OpenSSH does not define there; use %h %p %r %u %n %l %L %d %C %k, or %% for a percent sign.")
+                }
+                matched = try MatchExec.run(command, timeout: Self.matchExecTimeout, file: criterion.path, line: criterion.line)
             }
             if matched == criterion.negated { result = false }
         }
         return result
+    }
+
+    /// The `%` tokens of `Match exec`, as match_cfg_line() in OpenSSH 9.2 builds them.
+    private func execTokens(host: String, state: ConfigResolveState, context: ConfigMatchContext,
+                            remoteUser: String) -> [Character: String] {
+        let localHost = localHostName()
+        let port = String(state.port ?? 22)
+        return [
+            "C": sha1Hex(localHost + host + port + remoteUser), "L": String(localHost.prefix(while: { $0 != "." })),
+            "d": homeDirectory, "h": host, "k": state.hostKeyAlias ?? host, "l": localHost,
+            "n": context.originalHost, "p": port, "r": remoteUser, "u": context.localUser,
+        ]
     }
 
     private func finish(state: ConfigResolveState, alias: String, hostName: String, localUser: String,
@@ -413,13 +454,21 @@ enum ConfigDirective: Sendable {
     case match([ConfigMatchCriterion])
     case include([SSHConfigFile])
     case setting(ConfigSetting)
+    /// A keyword OpenSSH does not know, as spelled, with where it is: an error unless `IgnoreUnknown` covers it
+    /// when resolution reaches it.
+    case unknown(String, path: String, line: Int)
 }
 
 struct ConfigMatchCriterion: Sendable {
-    enum Kind: Sendable, Equatable { case all, canonical, final, host, originalHost, user, localUser, unsupported }
+    enum Kind: Sendable, Equatable { case all, canonical, final, host, originalHost, user, localUser, exec, localNetwork }
     var kind: Kind
     var negated: Bool
     var argument: String
+    /// `localnetwork`'s networks, parsed.
+    var networks: [CIDRNetwork] = []
+    /// Where the Match line is, for `exec` errors.
+    var path = ""
+    var line = 0
 }
 
 enum ConfigProxyJump: Sendable, Equatable {
@@ -443,6 +492,7 @@ enum ConfigSetting: Sendable {
     case serverAliveInterval(Int?)
     case serverAliveCountMax(Int)
     case hostKeyAlias(String)
+    case ignoreUnknown(String)
 }
 
 struct ConfigMatchContext {
@@ -470,6 +520,7 @@ struct ConfigResolveState {
     var serverAliveInterval: Int?
     var serverAliveCountMax: Int?
     var hostKeyAlias: String?
+    var ignoreUnknown: String?
     var wantsFinalPass = false
 
     mutating func apply(_ setting: ConfigSetting) {
@@ -493,6 +544,7 @@ struct ConfigResolveState {
         case .serverAliveInterval(let value): if serverAliveInterval == nil { serverAliveInterval = value }
         case .serverAliveCountMax(let value): if serverAliveCountMax == nil { serverAliveCountMax = value }
         case .hostKeyAlias(let value): if hostKeyAlias == nil { hostKeyAlias = value }
+        case .ignoreUnknown(let value): if ignoreUnknown == nil { ignoreUnknown = value }
         }
     }
 }
@@ -570,9 +622,13 @@ struct ConfigParser {
         let known: Set<String> = [
             "host", "match", "include", "hostname", "user", "port", "identityfile", "identitiesonly", "proxyjump",
             "proxycommand", "stricthostkeychecking", "userknownhostsfile", "globalknownhostsfile", "hashknownhosts",
-            "connecttimeout", "serveraliveinterval", "serveralivecountmax", "hostkeyalias",
+            "connecttimeout", "serveraliveinterval", "serveralivecountmax", "hostkeyalias", "ignoreunknown",
         ]
-        guard known.contains(keyword) else { return nil }  // ssh would reject unknown keywords; fab reads only what it uses
+        guard known.contains(keyword) else {
+            // Keywords OpenSSH knows but fab does not use are accepted and ignored; others are refused when
+            // resolution reaches them, unless an IgnoreUnknown in effect there lists them.
+            return Self.openSSHKeywords.contains(keyword) ? nil : .unknown(spelled, path: path, line: number)
+        }
         guard !rest.isEmpty else {
             throw fail(.missingArgument, "\(spelled) has no value; give it one or remove the line.")
         }
@@ -622,7 +678,7 @@ struct ConfigParser {
         case "host":
             return .host(arguments)
         case "match":
-            return .match(try parseMatch(arguments, fail: fail))
+            return .match(try parseMatch(arguments, path: path, line: number, fail: fail))
         case "include":
             if depth >= Self.maxIncludeDepth {
                 throw fail(.includeTooDeep, "Include nests more than \(Self.maxIncludeDepth) levels deep; look for a file that includes itself.")
@@ -697,12 +753,46 @@ struct ConfigParser {
             return .setting(.serverAliveCountMax(count))
         case "hostkeyalias":
             return .setting(.hostKeyAlias(try single()))
+        case "ignoreunknown":
+            return .setting(.ignoreUnknown(try single()))
         default:
             return nil
         }
     }
 
-    private func parseMatch(_ arguments: [String], fail: (SSHError.Code, String) -> SSHError) throws -> [ConfigMatchCriterion] {
+    /// Every keyword of OpenSSH 9.2 as Debian builds it (readconf.c's table with GSSAPI, PKCS#11 and Debian's
+    /// additions), including the deprecated and unsupported ones it accepts with a warning.
+    static let openSSHKeywords: Set<String> = [
+        "protocol", "cipher", "fallbacktorsh", "globalknownhostsfile2", "rhostsauthentication", "userknownhostsfile2",
+        "useroaming", "usersh", "useprivilegedport", "useblacklistedkeys", "afstokenpassing", "kerberosauthentication",
+        "kerberostgtpassing", "rsaauthentication", "rhostsrsaauthentication", "compressionlevel",
+        "gssapiauthentication", "gssapidelegatecredentials", "gssapikeyexchange", "gssapiclientidentity",
+        "gssapiserveridentity", "gssapirenewalforcesrekey", "gssapitrustdns", "gssapikexalgorithms",
+        "pkcs11provider", "smartcarddevice", "forwardagent", "forwardx11", "forwardx11trusted", "forwardx11timeout",
+        "exitonforwardfailure", "xauthlocation", "gatewayports", "passwordauthentication",
+        "kbdinteractiveauthentication", "kbdinteractivedevices", "challengeresponseauthentication",
+        "skeyauthentication", "tisauthentication", "pubkeyauthentication", "dsaauthentication",
+        "hostbasedauthentication", "identityfile", "identityfile2", "identitiesonly", "certificatefile",
+        "addkeystoagent", "identityagent", "hostname", "hostkeyalias", "proxycommand", "port", "ciphers", "macs",
+        "remoteforward", "localforward", "permitremoteopen", "user", "host", "match", "escapechar",
+        "globalknownhostsfile", "userknownhostsfile", "connectionattempts", "batchmode", "checkhostip",
+        "stricthostkeychecking", "compression", "tcpkeepalive", "keepalive", "numberofpasswordprompts",
+        "syslogfacility", "loglevel", "logverbose", "dynamicforward", "preferredauthentications",
+        "hostkeyalgorithms", "casignaturealgorithms", "bindaddress", "bindinterface", "clearallforwardings",
+        "enablesshkeysign", "verifyhostkeydns", "nohostauthenticationforlocalhost", "rekeylimit", "connecttimeout",
+        "addressfamily", "serveraliveinterval", "serveralivecountmax", "sendenv", "setenv", "controlpath",
+        "controlmaster", "controlpersist", "hashknownhosts", "include", "tunnel", "tunneldevice", "localcommand",
+        "permitlocalcommand", "remotecommand", "visualhostkey", "kexalgorithms", "ipqos", "requesttty",
+        "sessiontype", "stdinnull", "forkafterauthentication", "proxyusefdpass", "canonicaldomains",
+        "canonicalizefallbacklocal", "canonicalizehostname", "canonicalizemaxdots", "canonicalizepermittedcnames",
+        "streamlocalbindmask", "streamlocalbindunlink", "revokedhostkeys", "fingerprinthash", "updatehostkeys",
+        "hostbasedacceptedalgorithms", "hostbasedkeytypes", "pubkeyacceptedalgorithms", "pubkeyacceptedkeytypes",
+        "ignoreunknown", "proxyjump", "securitykeyprovider", "knownhostscommand", "requiredrsasize",
+        "enableescapecommandline", "protocolkeepalives", "setuptimeout",
+    ]
+
+    private func parseMatch(_ arguments: [String], path: String, line: Int,
+                            fail: (SSHError.Code, String) -> SSHError) throws -> [ConfigMatchCriterion] {
         var criteria: [ConfigMatchCriterion] = []
         var index = 0
         while index < arguments.count {
@@ -727,18 +817,26 @@ struct ConfigParser {
                 let argument = arguments[index]
                 index += 1
                 let kind: ConfigMatchCriterion.Kind
+                var networks: [CIDRNetwork] = []
                 switch lower {
                 case "host": kind = .host
                 case "originalhost": kind = .originalHost
                 case "user": kind = .user
                 case "localuser": kind = .localUser
-                default: kind = .unsupported
+                case "exec": kind = .exec
+                default:
+                    kind = .localNetwork
+                    for entry in argument.split(separator: ",", omittingEmptySubsequences: false) {
+                        guard let network = CIDRNetwork(String(entry)) else {
+                            throw fail(.invalidMatch, "Match localnetwork \"\(entry)\" is not a network; write address/bits with the host bits zero, such as 192.168.1.0/24 or fd00::/8, separated by commas.")
+                        }
+                        networks.append(network)
+                    }
                 }
-                criteria.append(ConfigMatchCriterion(kind: kind, negated: negated, argument: argument))
+                criteria.append(ConfigMatchCriterion(kind: kind, negated: negated, argument: argument, networks: networks,
+                                                     path: path, line: line))
             default:
-                // Unknown criterion: the block is skipped (ssh would refuse the file).
-                criteria.append(ConfigMatchCriterion(kind: .unsupported, negated: negated, argument: name))
-                return criteria
+                throw fail(.invalidMatch, "Match \"\(name)\" is not a criterion OpenSSH 9.2 knows, so ssh refuses this file too; use all, canonical, final, exec, localnetwork, host, originalhost, user or localuser.")
             }
         }
         return criteria
@@ -941,6 +1039,25 @@ fileprivate func expandPercent(_ text: String, _ tokens: [Character: String]) ->
         } else {
             result.append("%")
             result.append(key)
+        }
+    }
+    return result
+}
+
+/// percent_expand() as OpenSSH applies it to `Match exec`: `%%` and the given tokens; nil for any other `%x`
+/// or a trailing `%` (OpenSSH stops with "unknown key").
+fileprivate func expandPercentStrict(_ text: String, _ tokens: [Character: String]) -> String? {
+    var result = ""
+    var iterator = text.makeIterator()
+    while let character = iterator.next() {
+        guard character == "%" else { result.append(character); continue }
+        guard let key = iterator.next() else { return nil }
+        if key == "%" {
+            result.append("%")
+        } else if let value = tokens[key] {
+            result += value
+        } else {
+            return nil
         }
     }
     return result

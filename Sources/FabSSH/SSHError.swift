@@ -26,6 +26,8 @@ public struct SSHError: Error, CustomStringConvertible, Sendable {
         public static let localFile = Code("local-file")
         public static let config = Code("config")
         public static let proxyJump = Code("proxy-jump")
+        /// The server accepted TCP connections but kept closing them during the handshake (sshd's `MaxStartups`).
+        public static let throttled = Code("throttled")
 
         // ssh_config files (``SSHConfig``); `path` and `line` say where.
         /// A keyword has a value that is not valid for it (a bad port, time, flag, ProxyJump...).
@@ -36,8 +38,12 @@ public struct SSHError: Error, CustomStringConvertible, Sendable {
         public static let extraArgument = Code("extra-argument")
         /// A quote is not closed.
         public static let invalidQuotes = Code("invalid-quotes")
-        /// A `Match` line is malformed (missing criterion argument, `all` combined with others).
+        /// A `Match` line is malformed (missing criterion argument, `all` combined with others, an unknown criterion).
         public static let invalidMatch = Code("invalid-match")
+        /// A keyword OpenSSH does not know, not covered by `IgnoreUnknown`.
+        public static let unknownKeyword = Code("unknown-keyword")
+        /// A `Match exec` command could not be run (or used an unknown `%` token).
+        public static let matchExec = Code("match-exec")
         /// `Include` directives nest deeper than OpenSSH allows (16).
         public static let includeTooDeep = Code("include-too-deep")
         /// A configuration file exists but cannot be read.

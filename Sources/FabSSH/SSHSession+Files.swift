@@ -75,6 +75,7 @@ extension SessionCore {
         }
         let mode = ((try? manager.attributesOfItem(atPath: local)[.posixPermissions]) as? Int).map(Int32.init) ?? 0o755
         try remoteMakeDirectories(remote, mode: mode)
+        var swept = false
         for name in try manager.contentsOfDirectory(atPath: local).sorted() {
             let source = local + "/" + name, destination = remote + "/" + name
             let attributes = try manager.attributesOfItem(atPath: source)
@@ -92,7 +93,8 @@ extension SessionCore {
                                    message: "could not create the symlink \(destination): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines)).")
                 }
             default:
-                try putFile(local: source, remote: destination, mode: nil, cancel: cancel, progress: progress)
+                try putFile(local: source, remote: destination, mode: nil, sweep: !swept, cancel: cancel, progress: progress)
+                swept = true
             }
         }
     }

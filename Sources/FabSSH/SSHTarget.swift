@@ -32,10 +32,18 @@ public struct SSHTarget: Sendable, Equatable, CustomStringConvertible {
     public var hashKnownHosts: Bool
     /// Seconds to wait for the TCP connection and the SSH handshake.
     public var connectTimeout: Double
-    /// Seconds of silence from the server before a keepalive is sent; 0 turns keepalives off.
+    /// Seconds of silence from the server before a keepalive is sent; 0 turns keepalives off
+    /// (then a server that stops answering mid-command is noticed only by the command's own timeout).
     public var serverAliveInterval: Int
-    /// Unanswered keepalives after which the server is declared dead.
+    /// Unanswered keepalives after which the server is declared dead: it is reported after
+    /// `serverAliveInterval * serverAliveCountMax` seconds of silence.
     public var serverAliveCountMax: Int
+
+    /// fab's keepalive interval when neither ssh_config nor `fab --keepalive` sets one: 15 s
+    /// (OpenSSH's own default is off, which lets a stopped server hang a run for as long as TCP allows).
+    public static let defaultServerAliveInterval = 15
+    /// fab's (and OpenSSH's) keepalive count: with the default interval a silent server is reported after 45 s.
+    public static let defaultServerAliveCountMax = 3
     /// Jump hosts to tunnel through, outermost first (ssh_config's `ProxyJump`).
     public var jumpHosts: [SSHTarget]
 
@@ -43,7 +51,8 @@ public struct SSHTarget: Sendable, Equatable, CustomStringConvertible {
                 identityFiles: [String] = [], identitiesOnly: Bool = false, useAgent: Bool = true,
                 hostKeyPolicy: HostKeyPolicy = .strict, knownHostsFiles: [String] = [],
                 hostKeyAlias: String? = nil, hashKnownHosts: Bool = false, connectTimeout: Double = 10,
-                serverAliveInterval: Int = 0, serverAliveCountMax: Int = 3, jumpHosts: [SSHTarget] = []) {
+                serverAliveInterval: Int = SSHTarget.defaultServerAliveInterval,
+                serverAliveCountMax: Int = SSHTarget.defaultServerAliveCountMax, jumpHosts: [SSHTarget] = []) {
         self.alias = alias
         self.hostName = hostName ?? alias
         self.port = port

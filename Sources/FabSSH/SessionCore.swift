@@ -55,8 +55,20 @@ final class SessionCore: @unchecked Sendable {
         }
     }
 
+    /// The host-key algorithms libssh2 1.10 verifies, in the order fab asks for them when known_hosts says nothing
+    /// (rsa-sha2 is missing from 1.10, so RSA comes last).
+    static let hostKeyAlgorithms: [HostKeyType] = [.ed25519, .ecdsa256, .ecdsa384, .ecdsa521, .rsa]
+
+    /// The host-key algorithm preference: the types known_hosts holds for the host first, as OpenSSH orders them,
+    /// then the rest; so a host known by one type is not asked for another it also has.
+    static func hostKeyPreference(known: [HostKeyType]) -> String {
+        let first = known.filter { hostKeyAlgorithms.contains($0) }
+        return (first + hostKeyAlgorithms.filter { !first.contains($0) }).map(\.rawValue).joined(separator: ",")
+    }
+
     /// Creates the libssh2 session over an already connected socket and runs the handshake.
-    func start(socket: Int32, deadline: Double) throws {
+    /// - Parameter preferredKeyTypes: the host-key types known_hosts holds for the host, asked for first.
+    func start(socket: Int32, deadline: Double, preferredKeyTypes: [HostKeyType] = []) throws {
         self.socket = socket
         guard let session = fab_libssh2_session_init(UnsafeMutableRawPointer(context)) else {
             throw SSHError(.handshake, host: label, operation: "connect", message: "libssh2 could not allocate a session.")
@@ -64,14 +76,21 @@ final class SessionCore: @unchecked Sendable {
         self.session = session
         libssh2_session_set_blocking(session, 0)
         fab_install_recv_callback(session)
-        // libssh2 1.10 cannot use rsa-sha2 signatures, so prefer the host key types it verifies well.
-        _ = libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY,
-                                        "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,ssh-rsa")
+        let preference = Self.hostKeyPreference(known: preferredKeyTypes)
+        guard libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, preference) == 0 else {
+            throw SSHError.libssh2(.handshake, session: session, host: label, operation: "SSH handshake",
+                                   message: "libssh2 refused the host-key algorithm list \(preference).")
+        }
+        context.pointee.lastReceive = fab_monotonic_seconds()
         _ = try call("SSH handshake", deadline: deadline) { libssh2_session_handshake(session, socket) }
         if keepaliveInterval > 0 {
             libssh2_keepalive_config(session, 1, UInt32(keepaliveInterval))
         }
     }
+
+    /// Seconds an SFTP request, a channel open or a close may go without an answer before it fails: the server
+    /// answers these in milliseconds, so a minute of silence means it is stuck even while keepalives still flow.
+    static let requestTimeout: Double = 60
 
     /// Repeats a libssh2 call that returns an `Int32` status while it says EAGAIN.
     /// - Throws: ``SSHError`` on timeout, cancellation, a dead peer, or a negative status.
@@ -131,6 +150,34 @@ final class SessionCore: @unchecked Sendable {
         try waitForSocket(events: events, deadline: deadline, cancel: cancel, operation: operation)
     }
 
+    /// The longest remote path fab sends in an SFTP request: Linux's PATH_MAX less its terminating NUL.
+    /// Longer paths are refused before anything is sent: libssh2 1.10 sends at most 32 KB of one SFTP packet
+    /// and then fails, leaving the server reading the next request as the rest of that one, so every later
+    /// request on the session would wait in vain.
+    static let maxRemotePathBytes = 4095
+
+    /// Refuses a remote path the host cannot have, before any request is sent.
+    /// - Throws: ``SSHError`` `.sftp` naming the length and the limit.
+    func checkRemotePath(_ path: String, operation: String) throws {
+        let length = path.utf8.count
+        guard length > Self.maxRemotePathBytes else { return }
+        let shortOperation = operation.utf8.count > 200 ? String(operation.prefix(80)) + "..." : operation
+        throw SSHError(.sftp, host: label, operation: shortOperation, path: String(path.prefix(80)) + "...",
+                       message: "the remote path is \(length) bytes long, more than the \(Self.maxRemotePathBytes) bytes a Linux path may have (PATH_MAX); use a shorter path.")
+    }
+
+    /// Waits like ``wait(deadline:cancel:operation:)`` for the answer to a request sent (or last answered) at
+    /// `since`, failing once ``requestTimeout`` seconds pass without one.
+    /// - Throws: ``SSHError`` `.timeout` saying how long the server was silent, and as `wait`.
+    func waitForReply(since: Double, cancel: CancellationFlag?, operation: String) throws {
+        do {
+            try wait(deadline: since + Self.requestTimeout, cancel: cancel, operation: operation)
+        } catch var error as SSHError where error.code == .timeout {
+            error.message = "the server sent no answer for \(Int(Self.requestTimeout)) s although the connection is up; sshd or its SFTP server on the host is stuck or overloaded. Check the host and run again."
+            throw error
+        }
+    }
+
     /// Polls the session socket (and, when serving tunnels, nothing else) for `events`.
     func waitForSocket(events: Int16, deadline: Double?, cancel: CancellationFlag?, operation: String) throws {
         let now = fab_monotonic_seconds()
@@ -158,7 +205,7 @@ final class SessionCore: @unchecked Sendable {
         let silence = now - context.pointee.lastReceive
         if silence > Double(keepaliveInterval * keepaliveCountMax) {
             throw SSHError(.connectionLost, host: label, operation: operation,
-                           message: "the server has not answered for \(Int(silence)) s (\(keepaliveCountMax) keepalives at \(keepaliveInterval) s intervals); it is down or unreachable.")
+                           message: "the server stopped answering: nothing came back for \(Int(silence)) s (\(keepaliveCountMax) keepalives \(keepaliveInterval) s apart went unanswered), so it is down, stopped or unreachable. Check the host; the limit is ServerAliveInterval x ServerAliveCountMax in ssh_config or fab --keepalive SECONDS:COUNT.")
         }
         if now - lastKeepaliveSent >= Double(keepaliveInterval) && silence >= Double(keepaliveInterval) {
             var next: Int32 = 0

@@ -38,6 +38,12 @@ public struct TargetResolver: Sendable {
         public var knownHostsFiles: [String]?
         /// Seconds to wait for each connection; nil takes `ConnectTimeout`, else 10.
         public var connectTimeout: Double?
+        /// Keepalive interval in seconds (`fab --keepalive`), 0 for none; nil takes `ServerAliveInterval`, else
+        /// ``SSHTarget/defaultServerAliveInterval``.
+        public var serverAliveInterval: Int?
+        /// Unanswered keepalives before the server is declared dead; nil takes `ServerAliveCountMax`, else
+        /// ``SSHTarget/defaultServerAliveCountMax``.
+        public var serverAliveCountMax: Int?
         /// Jump hosts (`fab -g`, like `ssh -J`: `[user@]host[:port]`, comma-separated), used only when
         /// ssh_config gives the destination no `ProxyJump` (`ProxyJump none` counts as given).
         public var gateway: String?
@@ -45,7 +51,8 @@ public struct TargetResolver: Sendable {
         /// Makes overrides; every parameter defaults to "not given".
         public init(user: String? = nil, port: Int? = nil, identityFiles: [String] = [], useAgent: Bool? = nil,
                     hostKeyPolicy: HostKeyPolicy? = nil, knownHostsFiles: [String]? = nil,
-                    connectTimeout: Double? = nil, gateway: String? = nil) {
+                    connectTimeout: Double? = nil, serverAliveInterval: Int? = nil, serverAliveCountMax: Int? = nil,
+                    gateway: String? = nil) {
             self.user = user
             self.port = port
             self.identityFiles = identityFiles
@@ -53,6 +60,8 @@ public struct TargetResolver: Sendable {
             self.hostKeyPolicy = hostKeyPolicy
             self.knownHostsFiles = knownHostsFiles
             self.connectTimeout = connectTimeout
+            self.serverAliveInterval = serverAliveInterval
+            self.serverAliveCountMax = serverAliveCountMax
             self.gateway = gateway
         }
     }
@@ -127,7 +136,15 @@ public struct TargetResolver: Sendable {
             throw SSHError(.config, host: written, operation: "resolve host",
                            message: "the connect timeout \(timeout) is not positive; give a number of seconds above 0.")
         }
-        let resolved = config.resolve(host: spec.host, localUser: localUser)
+        if let interval = overrides.serverAliveInterval, interval < 0 {
+            throw SSHError(.config, host: written, operation: "resolve host",
+                           message: "the keepalive interval \(interval) is negative; give seconds, or 0 to turn keepalives off.")
+        }
+        if let count = overrides.serverAliveCountMax, count < 1 {
+            throw SSHError(.config, host: written, operation: "resolve host",
+                           message: "the keepalive count \(count) is below 1; give how many unanswered keepalives end the connection.")
+        }
+        let resolved = try config.resolve(host: spec.host, localUser: localUser)
         if let command = resolved.proxyCommand {
             throw Self.proxyCommandError(command, host: spec.host, label: written)
         }
@@ -156,7 +173,7 @@ public struct TargetResolver: Sendable {
     private func resolveChain(_ hops: [JumpHost], seen: [String], label: String, overrides: Overrides) throws -> [SSHTarget] {
         var chain: [SSHTarget] = []
         for (index, hop) in hops.enumerated() {
-            let resolved = config.resolve(host: hop.host, localUser: localUser)
+            let resolved = try config.resolve(host: hop.host, localUser: localUser)
             if index == 0 {
                 let key = SSHPattern.asciiLowercased(hop.host)
                 if seen.contains(key) {
@@ -197,7 +214,8 @@ public struct TargetResolver: Sendable {
             knownHostsFiles: overrides.knownHostsFiles?.map { Self.expandHome($0, home: homeDirectory) } ?? knownHostsFiles(resolved),
             hostKeyAlias: resolved.hostKeyAlias, hashKnownHosts: resolved.hashKnownHosts ?? false,
             connectTimeout: overrides.connectTimeout ?? configuredTimeout ?? 10,
-            serverAliveInterval: resolved.serverAliveInterval ?? 0, serverAliveCountMax: resolved.serverAliveCountMax ?? 3)
+            serverAliveInterval: overrides.serverAliveInterval ?? resolved.serverAliveInterval ?? SSHTarget.defaultServerAliveInterval,
+            serverAliveCountMax: overrides.serverAliveCountMax ?? resolved.serverAliveCountMax ?? SSHTarget.defaultServerAliveCountMax)
     }
 
     /// `StrictHostKeyChecking` as a fab policy. Unset means OpenSSH's `ask`, which without a terminal is strict.

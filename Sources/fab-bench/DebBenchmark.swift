@@ -4,12 +4,12 @@ import Foundation
 import Glibc
 
 // fab-bench deb: the issue's packaging benchmark. It starts a clean Debian build VM on loopback
-// (FabTestSupport's CleanMachine, as fab-testbed does), runs the real `fab` binary on the whois
-// example twice, cold (a fresh VM: no apt lists, no build dependencies, empty pip cache) and warm
+// (FabTestSupport's CleanMachine, as fab-testbed does), runs the real `fab` binary on an example
+// (whois by default; `--example thumbs` for the uWSGI/Pillow/psycopg2 app, `--example django`) twice, cold (a fresh VM: no apt lists, no build dependencies, empty pip cache) and warm
 // (the same VM again), and prints where the time goes per step from the summary line that
 // Deployment.buildDeb() prints ("step timings: apt 1.7 s, ...; total 40.2 s").
 //
-//   fab-bench deb [--fab PATH] [--fabfile PATH] [--warm-runs N]
+//   fab-bench deb [--example whois|thumbs|django] [--fab PATH] [--fabfile PATH] [--warm-runs N]
 
 /// What `fab-bench deb` prints for one `fab deb` run.
 struct DebRun {
@@ -42,12 +42,13 @@ func parseStepTimings(_ output: String) -> (steps: [(name: String, seconds: Doub
 
 private func debUsage() -> String {
     """
-    usage: fab-bench deb [--fab PATH] [--fabfile PATH] [--warm-runs N]
-      Times `fab deb` of the whois example on a clean loopback build VM: once cold (fresh VM, empty
-      pip cache), then N times warm (same VM; default 1). Needs root, debootstrap (cached), Debian's
+    usage: fab-bench deb [--example NAME] [--fab PATH] [--fabfile PATH] [--warm-runs N]
+      Times `fab deb` of an example on a clean loopback build VM: once cold (fresh VM, empty pip
+      cache), then N times warm (same VM; default 1). Needs root, debootstrap (cached), Debian's
       archive and PyPI.
+      --example NAME   the example under Fabfiles/: whois (default), thumbs or django
       --fab PATH       the fab binary (default: next to fab-bench, else .build/release/fab)
-      --fabfile PATH   the fabfile (default: Fabfiles/whois/fabfile.swift of this checkout)
+      --fabfile PATH   the fabfile (default: Fabfiles/NAME/fabfile.swift of this checkout)
     """
 }
 
@@ -56,11 +57,18 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
     var fabPath: String?
     var fabfilePath: String?
     var warmRuns = 1
+    var example = "whois"
     var iterator = arguments.makeIterator()
     while let argument = iterator.next() {
         switch argument {
         case "--fab": fabPath = iterator.next()
         case "--fabfile": fabfilePath = iterator.next()
+        case "--example":
+            guard let value = iterator.next(), !value.isEmpty, !value.contains("/") else {
+                FileHandle.standardError.write(Data("fab-bench deb: --example needs the name of a folder under Fabfiles/, such as thumbs.\n".utf8))
+                return 2
+            }
+            example = value
         case "--warm-runs":
             guard let value = iterator.next().flatMap(Int.init), value >= 1 else {
                 FileHandle.standardError.write(Data("fab-bench deb: --warm-runs needs a number of at least 1.\n".utf8))
@@ -89,9 +97,9 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
     // The checkout: the current directory, else the one fab-bench was built in (.build/release/..).
     let checkoutCandidates = [files.currentDirectoryPath,
                               ((binDirectory.deletingLastPathComponent as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent]
-    let fabfile = fabfilePath ?? checkoutCandidates.map { $0 + "/Fabfiles/whois/fabfile.swift" }.first(where: files.fileExists(atPath:))
+    let fabfile = fabfilePath ?? checkoutCandidates.map { $0 + "/Fabfiles/\(example)/fabfile.swift" }.first(where: files.fileExists(atPath:))
     guard let fabfile, files.fileExists(atPath: fabfile) else {
-        FileHandle.standardError.write(Data("fab-bench deb: cannot find Fabfiles/whois/fabfile.swift; run from the checkout or give --fabfile PATH.\n".utf8))
+        FileHandle.standardError.write(Data("fab-bench deb: cannot find Fabfiles/\(example)/fabfile.swift; run from the checkout or give --fabfile PATH.\n".utf8))
         return 1
     }
 
@@ -139,7 +147,8 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
         let text = value.map { String(format: "%.1f s", $0) } ?? "-"
         return String(repeating: " ", count: max(0, 10 - text.count)) + text
     }
-    print("\nfab deb of the whois example on a clean loopback build VM (\(fab))")
+    let name = fabfilePath == nil ? "the \(example) example" : fabfile
+    print("\nfab deb of \(name) on a clean loopback build VM (\(fab))")
     print(pad("step") + runs.map { String(repeating: " ", count: max(0, 10 - $0.label.count)) + $0.label }.joined())
     for name in names {
         print(pad(name) + runs.map { run in cell(run.steps.first(where: { $0.name == name })?.seconds) }.joined())

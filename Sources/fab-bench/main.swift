@@ -9,7 +9,7 @@ let topUsage = """
     benchmarks:
       ssh    fab's SSH layer against the OpenSSH client (fab-bench ssh --help)
       cli    the fab command against Fabric 3: warm fab -l, cold compile, 20-host fan-out (fab-bench cli --help)
-      deb    fab deb of the whois example on a clean loopback build VM, cold and warm (fab-bench deb --help)
+      deb    fab deb of an example (whois, thumbs, django) on a clean loopback build VM, cold and warm (fab-bench deb --help)
     """
 
 /// Prints a usage problem and exits with status 2 (0 when help was asked for).

@@ -83,7 +83,8 @@ do {
         machines.append(machine)
         // The push target recipe: /srv/apt on the machine, owned by its login user, served from this host.
         let user = machine.user
-        try machine.run("mkdir -p /srv/apt/conf && chown -R \(user): /srv/apt").checked("create /srv/apt")
+        // The rollback archive lives beside the served tree, in /srv/apt-archive.
+        try machine.run("mkdir -p /srv/apt/conf && chown -R \(user): /srv/apt && install -d -o \(user) /srv/apt-archive").checked("create /srv/apt and /srv/apt-archive")
         try AptRepository.distributionsConfiguration(codename: "fab")
             .write(toFile: machine.root + "/srv/apt/conf/distributions", atomically: true, encoding: .utf8)
         try machine.run("chown -R \(user): /srv/apt && su -s /bin/sh \(user) -c 'reprepro -b /srv/apt export fab'").checked("export the empty repository")

@@ -32,7 +32,7 @@ struct TaskSummary: Equatable, Sendable, CustomStringConvertible {
             return text
         }
         effects = [task.isActorIsolated ? "isolated" : nil, task.isAsync ? "async" : nil,
-                   task.isThrowing ? "throws" : nil, task.returnsValue ? "returns" : nil]
+                   task.isThrowing ? "throws" : nil]
             .compactMap { $0 }.joined(separator: " ")
         line = includeLine ? task.line : nil
     }
@@ -122,21 +122,27 @@ struct FabfileScannerTests {
                     \""",
                 dryRun: Bool = false
             ) async
-              throws -> Int
+              throws
             {
-                return 1
+                print(1)
             }
             """, tasks: [TaskSummary("release", [
                 "version version: String", "notes notes: String = \"\"\"\n        multi, line\n        \"\"\"",
                 "dryRun dryRun: Bool = false",
-            ], effects: "isolated async throws returns", line: 3)]),
+            ], effects: "isolated async throws", line: 3)]),
         ScannerCase(name: "typed throws, rethrows, Void and Never returns", source: """
             func a(_ fab: Fab) throws(MyError) -> Void {}
             func b(_ fab: Fab) -> () {}
             func c(_ fab: Fab) -> Never { fatalError() }
-            func d(_ fab: Fab) -> [String: Int] where Int: Equatable { [:] }
-            """, tasks: [TaskSummary("a", effects: "throws"), TaskSummary("b"), TaskSummary("c"),
-                         TaskSummary("d", effects: "returns")]),
+            func d(_ fab: Fab) -> Swift.Void {}
+            """, tasks: [TaskSummary("a", effects: "throws"), TaskSummary("b"), TaskSummary("c"), TaskSummary("d")]),
+        ScannerCase(name: "functions that return a value are helpers, not tasks", source: """
+            func release(_ fab: Fab) async throws -> String { "" }
+            func counts(_ fab: Fab) -> [String: Int] where Int: Equatable { [:] }
+            @discardableResult func tuple(_ fab: Fab, x: Int) -> (Int, Int) { (x, x) }
+            func optional(_ fab: Fab) -> Void? { nil }
+            func deploy(_ fab: Fab) async throws {}
+            """, tasks: [TaskSummary("deploy", effects: "async throws")]),
         ScannerCase(name: "backticked names, attributes with arguments, #if blocks", source: """
             @available(macOS 13, *)
             func `default`(_ fab: Fab, `class`: String = "") {}

@@ -27,9 +27,9 @@ struct RegistrationGeneratorTests {
                          ScannedTask.Parameter(label: nil, name: "level", typeName: "Int", defaultValue: "1", line: 9)],
             documentation: TaskDocumentation(summary: "S", help: "S\n\"quoted\"", hosts: ["h1"], roles: ["web"],
                                              parameterHelp: ["class": "the class"]),
-            isAsync: false, isThrowing: true, isActorIsolated: true, returnsValue: true)
+            isAsync: false, isThrowing: true, isActorIsolated: true)
         let code = RegistrationGenerator.registration(task, index: 0)
-        #expect(code.contains(#"_ = try await `default`(context: _fab, class: _arg_class, _arg_level)"#))
+        #expect(code.contains(#"            try await `default`(context: _fab, class: _arg_class, _arg_level)"#))
         #expect(code.contains(#"#sourceLocation(file: "/p/fab\"file.swift", line: 8)"#))
         #expect(code.contains(#"#sourceLocation(file: "/p/fab\"file.swift", line: 7)"#))
         #expect(code.contains(#"help: "S\n\"quoted\"""#))

@@ -43,7 +43,7 @@ struct DeploymentBuildTests {
         return try await Deployment(Fab(host: nil, runtime: runtime), app: app, projectDirectory: project) { settings in
             settings.python = debianPython
             settings.upgradePip = false
-            settings.lintian = false
+            settings.lint.enabled = false
             settings.artifactDirectory = artifacts
             configure(&settings)
         }

@@ -130,7 +130,7 @@ struct DeploymentSourceTests {
         #expect(source.branch == "main")
         #expect(source.prefix == "apps/whois")
         #expect(source.shortCommit.count == 7)
-        #expect(source.uncommittedChanges() == ["apps/whois/uncommitted.py"])
+        #expect(source.uncommittedChanges() == ["uncommitted.py"])
         let tar = repository + "/source.tar"
         #expect(try source.writeTar(to: tar, excluding: [".git", "*.bak"]) == 3)
         let listing = try runProcess(["/usr/bin/tar", "-tvf", tar])
@@ -143,5 +143,35 @@ struct DeploymentSourceTests {
         #expect(throws: (any Error).self) { try DeploymentSource.resolve(projectDirectory: project, branch: "no-such-branch") }
         #expect(throws: (any Error).self) { try DeploymentSource.resolve(projectDirectory: project, branch: "--upload-pack=x") }
         #expect(throws: (any Error).self) { try DeploymentSource.resolve(projectDirectory: NSTemporaryDirectory(), branch: nil) }
+    }
+
+    @Test("The uncommitted-file warning names whole paths relative to the project, and not files the package never holds")
+    func uncommittedChanges() throws {
+        let repository = NSTemporaryDirectory() + "fab-deploy-changes-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: repository) }
+        let project = repository + "/apps/thumbs"
+        try FileManager.default.createDirectory(atPath: project + "/pkg", withIntermediateDirectories: true)
+        for name in ["fabfile.swift", "app.py", "pkg/old.py", "pkg/keep.py"] {
+            try "x = 1\n".write(toFile: project + "/" + name, atomically: true, encoding: .utf8)
+        }
+        try "x\n".write(toFile: repository + "/outside.txt", atomically: true, encoding: .utf8)
+        let git = "git -c user.name=t -c user.email=t@example.com"
+        // Modified in the work tree (status ' M', whose leading space a trimmed output loses), a staged
+        // rename, an untracked file with a space in a new directory, files the kit excludes, and a change
+        // outside the project.
+        let setup = try runProcess(["/bin/sh", "-c", """
+            git init -q -b main && \(git) add -A && \(git) commit -q -m one &&
+            echo y >> apps/thumbs/fabfile.swift && echo y >> apps/thumbs/app.py &&
+            git mv apps/thumbs/pkg/old.py apps/thumbs/pkg/new.py &&
+            mkdir -p apps/thumbs/more/__pycache__ && echo z > 'apps/thumbs/more/a b.py' && echo c > apps/thumbs/more/__pycache__/a.pyc &&
+            echo d > apps/thumbs/thumbs_1_amd64.deb && echo y >> outside.txt
+            """], directory: repository)
+        try #require(setup.status == 0, "\(setup.stderr)")
+
+        let source = try DeploymentSource.resolve(projectDirectory: project, branch: nil)
+        let excludes = ["fabfile.swift", "__pycache__", "*.pyc", "*.deb"]
+        #expect(Set(source.uncommittedChanges(excluding: excludes)) == ["app.py", "pkg/new.py", "more/a b.py"])
+        #expect(Set(source.uncommittedChanges()) == ["fabfile.swift", "app.py", "pkg/new.py", "more/a b.py",
+                                                     "more/__pycache__/a.pyc", "thumbs_1_amd64.deb"])
     }
 }

@@ -96,7 +96,8 @@ struct KnownHostsTests {
         LookupCase(host: "ported.example.com", port: 2222, key: "a", verdict: "match", line: 7),
         LookupCase(host: "ported.example.com", port: 22, key: "a", verdict: "notFound", line: 0),
         LookupCase(host: "changed.example.com", port: 22, key: "a", verdict: "mismatch(ssh-ed25519)", line: 8),
-        LookupCase(host: "othertype.example.com", port: 22, key: "a", verdict: "notFound", line: 0),
+        // Known only with another type: the key changed too (OpenSSH would call the host new).
+        LookupCase(host: "othertype.example.com", port: 22, key: "a", verdict: "mismatch(ecdsa-sha2-nistp256)", line: 9),
         LookupCase(host: "othertype.example.com", port: 22, key: "c", verdict: "match", line: 9),
         LookupCase(host: "web.wild.example.com", port: 22, key: "a", verdict: "match", line: 10),
         LookupCase(host: "web.wild.example.com", port: 22, key: "b", verdict: "mismatch(ssh-ed25519)", line: 10),

@@ -218,10 +218,13 @@ struct SSHConfigTests {
             """, alias: "web", expected: ["hostKeyAlias": "web-key", "knownHostsName": "web-key:22", "hashKnownHosts": "true"]),
         ResolveCase(name: "known_hosts lookup uses the port without HostKeyAlias", config: "Port 2200",
                     alias: "web", expected: ["knownHostsName": "web:2200"]),
-        ResolveCase(name: "unknown keywords are ignored", config: """
+        ResolveCase(name: "keywords OpenSSH knows but fab does not use are accepted; IgnoreUnknown passes unknown ones", config: """
+            IgnoreUnknown nosuch*,Other
             Host web
               SendEnv LANG LC_*
+              GSSAPIAuthentication yes
               NoSuchKeyword whatever
+              OTHER x
               User deploy
             """, alias: "web", expected: ["user": "deploy"]),
         ResolveCase(name: "Match all", config: """
@@ -260,16 +263,26 @@ struct SSHConfigTests {
             Match !host db*
               Port 2204
             """, alias: "web", expected: ["port": "2204"]),
-        ResolveCase(name: "Match exec is not run: the block is skipped", config: """
-            Match exec "true"
+        ResolveCase(name: "Match exec applies its block when the command exits 0", config: """
+            Match exec "test %h = web && exit 0"
               Port 2205
-            """, alias: "web", expected: ["port": "-"]),
-        ResolveCase(name: "Match with an unknown criterion is skipped", config: """
-            Match frobnicate yes
+            Match exec false
+              User never
+            """, alias: "web", expected: ["port": "2205", "user": "-"]),
+        ResolveCase(name: "Match exec after a failed criterion is not run", config: """
+            Match host nomatch exec "exit 0"
               Port 2206
-            Host web
-              User deploy
-            """, alias: "web", expected: ["port": "-", "user": "deploy"]),
+            Match !exec "exit 3"
+              User negated
+            """, alias: "web", expected: ["port": "-", "user": "negated"]),
+        ResolveCase(name: "Match localnetwork: loopback matches, a documentation network does not", config: """
+            Match localnetwork 203.0.113.0/24,198.51.100.0/24
+              User remote
+            Match localnetwork 203.0.113.0/24,127.0.0.0/8
+              Port 2209
+            Match !localnetwork 203.0.113.0/24
+              IdentitiesOnly yes
+            """, alias: "web", expected: ["user": "-", "port": "2209", "identitiesOnly": "true"]),
         ResolveCase(name: "Match final: a second pass where Host matches the final HostName", config: """
             Host web
               HostName Web.Prod.Example
@@ -287,7 +300,7 @@ struct SSHConfigTests {
     @Test("resolves as OpenSSH does", arguments: resolveCases)
     func resolves(_ testCase: ResolveCase) throws {
         let config = try SSHConfig.parse(testCase.config, path: "/test/config", homeDirectory: home)
-        let resolved = summary(config.resolve(host: testCase.alias, localUser: localUser, environment: ["KEYDIR": "/keys"]))
+        let resolved = summary(try config.resolve(host: testCase.alias, localUser: localUser, environment: ["KEYDIR": "/keys"]))
         for (field, value) in testCase.expected.sorted(by: { $0.key < $1.key }) {
             #expect(resolved[field] == value, "\(field)")
         }
@@ -311,6 +324,10 @@ struct SSHConfigTests {
         RejectCase(name: "empty quoted value", config: "User \"\"", line: 1, code: .invalidValue),
         RejectCase(name: "Match criterion without argument", config: "Match host", line: 1, code: .invalidMatch),
         RejectCase(name: "Match all combined", config: "Match all host x", line: 1, code: .invalidMatch),
+        RejectCase(name: "Match unknown criterion", config: "Host a\nMatch frobnicate yes", line: 2, code: .invalidMatch),
+        RejectCase(name: "Match localnetwork with host bits", config: "Match localnetwork 127.0.0.1/8", line: 1, code: .invalidMatch),
+        RejectCase(name: "Match localnetwork not a network", config: "Match localnetwork 10.0.0.0/8,lan", line: 1, code: .invalidMatch),
+        RejectCase(name: "Match localnetwork mask too long", config: "Match localnetwork 10.0.0.0/33", line: 1, code: .invalidMatch),
         RejectCase(name: "none with other files", config: "UserKnownHostsFile none /x", line: 1, code: .invalidValue),
         RejectCase(name: "bad value in a block that does not apply", config: "Host nomatch\n  Port x", line: 2, code: .invalidValue),
     ]
@@ -355,7 +372,7 @@ struct SSHConfigTests {
     @Test("a missing file is an empty configuration")
     func missingFile() throws {
         let config = try SSHConfig.load(path: "/nonexistent/fab/ssh_config", homeDirectory: home)
-        let resolved = config.resolve(host: "web", localUser: localUser)
+        let resolved = try config.resolve(host: "web", localUser: localUser)
         var expected = SSHHostConfig(alias: "web")
         expected.knownHostsFiles = ["\(home)/.ssh/known_hosts", "\(home)/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]
         expected.knownHostsFileForNewKeys = "\(home)/.ssh/known_hosts"
@@ -385,14 +402,14 @@ struct SSHConfigTests {
               HostName db.internal
             """
         let config = try SSHConfig.parse(main, path: "\(fakeHome)/.ssh/config", homeDirectory: fakeHome)
-        let web = config.resolve(host: "web", localUser: localUser)
+        let web = try config.resolve(host: "web", localUser: localUser)
         #expect(web.user == "fromrelative")
         #expect(web.port == 2300)
         #expect(web.identityFiles == ["\(fakeHome)/id_glob"])
         #expect(web.hostName == "web")
         #expect(web.connectTimeout == nil, "an Include inside a block that does not apply must never apply")
         #expect(web.serverAliveCountMax == 9, "a Host line in an included file must not end the including block")
-        let db = config.resolve(host: "db", localUser: localUser)
+        let db = try config.resolve(host: "db", localUser: localUser)
         #expect(db.user == "fromabsolute")
         #expect(db.hostName == "db.internal")
     }
@@ -473,7 +490,7 @@ struct SSHConfigTests {
                 guard let space = line.firstIndex(of: " ") else { continue }
                 reference[String(line[..<space]), default: []].append(String(line[line.index(after: space)...]))
             }
-            let ours = config.resolve(host: alias, localUser: realUser)
+            let ours = try config.resolve(host: alias, localUser: realUser)
             let port = ours.port ?? 22
             let user = ours.user ?? realUser
             #expect(reference["hostname"] == [ours.hostName], "hostname for \(alias)")
@@ -501,5 +518,117 @@ struct SSHConfigTests {
             }
             #expect(referenceKeys == ours.identityFiles, "identityfile for \(alias)")
         }
+    }
+
+    // MARK: Refusals and Match criteria checked against OpenSSH itself
+
+    /// Writes `text` as a config file and returns whether `ssh -G` accepts it for `alias`, and what fab says.
+    private func compareWithSSH(_ text: String, alias: String = "web") throws
+        -> (sshAccepts: Bool, ours: Result<SSHHostConfig, SSHError>, file: String, sshOutput: String) {
+        let directory = try TemporaryDirectory.make(prefix: "fab-sshconfig").path
+        let file = directory + "/config"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let ssh = try TestShell.run("ssh", ["-G", "-F", file, alias])
+        let ours: Result<SSHHostConfig, SSHError>
+        do {
+            ours = .success(try SSHConfig.load(path: file, homeDirectory: home).resolve(host: alias, localUser: localUser))
+        } catch let error as SSHError {
+            ours = .failure(error)
+        }
+        return (ssh.status == 0, ours, file, ssh.stdout)
+    }
+
+    @Test("an unknown keyword is refused with file and line wherever it is, unless an IgnoreUnknown in effect before it lists it; ssh agrees",
+          arguments: [
+            ("Host web\n  User a\n  Frobnicate yes\n", 3, true),
+            ("Host other\n  Frobnicate yes\n", 2, true),
+            ("IgnoreUnknown frob*\nHost web\n  Frobnicate yes\n", 0, false),
+            ("Host web\n  Frobnicate yes\nIgnoreUnknown frob*\n", 2, true),
+            ("Host other\n  IgnoreUnknown frob*\nHost *\n  Frobnicate yes\n", 4, true),
+            ("Host web\n  IgnoreUnknown frob*\nHost *\n  Frobnicate yes\n", 0, false),
+            ("IgnoreUnknown Tag,ChannelTimeout\nHost *\n  ChannelTimeout session=5m\n", 0, false),
+          ])
+    func unknownKeywords(_ text: String, line: Int, refused: Bool) throws {
+        let (sshAccepts, ours, file, _) = try compareWithSSH(text)
+        #expect(sshAccepts == !refused, "ssh -G disagrees with the expectation for \(text.debugDescription)")
+        switch ours {
+        case .success:
+            #expect(!refused, "fab accepted \(text.debugDescription)")
+        case .failure(let error):
+            #expect(refused, "fab refused: \(error)")
+            #expect(error.code == .unknownKeyword)
+            #expect(error.path == file && error.line == line)
+            #expect(error.description.hasPrefix("\(file):\(line): "), "\(error)")
+            #expect(error.message.contains("IgnoreUnknown"))
+        }
+    }
+
+    @Test("Match exec gets OpenSSH's % tokens, substituted exactly as ssh substitutes them")
+    func matchExecTokens() throws {
+        let directory = try TemporaryDirectory.make(prefix: "fab-matchexec").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let out = directory + "/tokens"
+        let text = """
+            Host web
+              HostName Web.Example.Org
+              User deployer
+              Port 2222
+            Match exec "echo '%h|%p|%r|%u|%n|%l|%L|%d|%C|%k|%%' > \(out)"
+              IdentitiesOnly yes
+            """
+        let file = directory + "/config"
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        guard let entry = getpwuid(getuid()), let homePointer = entry.pointee.pw_dir, let namePointer = entry.pointee.pw_name else {
+            Issue.record("no passwd entry for this user")
+            return
+        }
+        let realHome = String(cString: homePointer), realUser = String(cString: namePointer)
+        let ours = try SSHConfig.load(path: file, homeDirectory: realHome).resolve(host: "web", localUser: realUser)
+        #expect(ours.identitiesOnly == true)
+        let fabTokens = try String(contentsOfFile: out, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: out)
+        let ssh = try TestShell.run("ssh", ["-G", "-F", file, "web"]).checked("ssh -G web")
+        #expect(ssh.stdout.contains("identitiesonly yes"))
+        let sshTokens = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(fabTokens == sshTokens)
+        // OpenSSH gives %h as HostName is written (its lowercasing comes later), and %k falls back to it.
+        #expect(fabTokens.hasPrefix("Web.Example.Org|2222|deployer|\(realUser)|web|"), "\(fabTokens)")
+        #expect(fabTokens.hasSuffix("|%\n"))
+    }
+
+    @Test("Match exec with an unknown token, a command killed or one that outlives its limit is refused with file and line")
+    func matchExecFailures() throws {
+        for (text, fragment) in [("Host *\nMatch exec \"test %z\"\n", "% token"), ("Match exec \"kill -9 $$\"\n", "signal 9")] {
+            let config = try SSHConfig.parse(text, path: "/test/config", homeDirectory: home)
+            #expect { _ = try config.resolve(host: "web", localUser: localUser) } throws: { error in
+                guard let error = error as? SSHError else { return false }
+                return error.code == .matchExec && error.path == "/test/config" && error.message.contains(fragment)
+            }
+        }
+        #expect(SSHConfig.matchExecTimeout == 30)
+    }
+
+    /// Whether a local interface address lies in one of `networks`, by `ip -o addr` and Python's ipaddress:
+    /// an oracle independent of fab (Debian's OpenSSH 9.2 has no `Match localnetwork`; 9.4 added it).
+    private func interfaceInNetworks(_ networks: String) throws -> Bool {
+        let script = """
+            import ipaddress, subprocess, sys
+            nets = [ipaddress.ip_network(n) for n in sys.argv[1].split(",")]
+            addrs = [ipaddress.ip_interface(line.split()[3]).ip for line in subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout.splitlines()]
+            print(any(a.version == n.version and a in n for a in addrs for n in nets))
+            """
+        return try TestShell.run("/usr/bin/python3", ["-c", script, networks]).checked("ip/ipaddress oracle").stdout == "True\n"
+    }
+
+    @Test("Match localnetwork matches exactly when an interface address is in a network", arguments: [
+        "127.0.0.0/8", "203.0.113.0/24", "::1", "203.0.113.0/24,127.0.0.0/8", "198.51.100.7", "192.0.2.0/24", "fd00::/8",
+        "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+    ])
+    func localNetwork(_ networks: String) throws {
+        let config = try SSHConfig.parse("Match localnetwork \(networks)\n  Port 2345\n", path: "/test/config", homeDirectory: home)
+        let matched = try config.resolve(host: "web", localUser: localUser).port == 2345
+        #expect(matched == (try interfaceInNetworks(networks)))
+        if networks.hasPrefix("127.") { #expect(matched, "loopback is always local") }
+        if networks.hasPrefix("203.0.113.") && !networks.contains("127.") { #expect(!matched) }
     }
 }

@@ -71,7 +71,7 @@ struct TargetResolverTests {
         TargetCase(name: "bare name without config: local user, port 22, OpenSSH's defaults", host: "Web1.Example", expected: [
             "alias": "Web1.Example", "hostName": "web1.example", "user": "tester", "port": "22", "identityFiles": "",
             "identitiesOnly": "false", "useAgent": "true", "policy": "strict", "knownHosts": defaultKnownHosts,
-            "hostKeyAlias": "-", "hash": "false", "timeout": "10.0", "alive": "0/3", "jumps": "",
+            "hostKeyAlias": "-", "hash": "false", "timeout": "10.0", "alive": "15/3", "jumps": "",
         ]),
         TargetCase(name: "alias takes HostName, User, Port, keys and settings from config", config: """
             Host buildvm

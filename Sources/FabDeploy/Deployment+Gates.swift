@@ -1,0 +1,146 @@
+import FabArchive
+import FabCore
+import Foundation
+
+/// The gates a built package passes before it may be published, and the verdict they leave.
+extension Deployment {
+    /// The install paths fab's lintian overrides cover: the install root.
+    var lintInstallPaths: [String] { [installRoot] }
+
+    /// fab's part of the package's lintian overrides: the layout's, then the tags the fabfile accepts.
+    var fabLintOverrides: String {
+        LintOverrides.forLayout(package: packageName, installPaths: lintInstallPaths)
+            + LintOverrides.accepted(package: packageName, accept: settings.lint.accept)
+    }
+
+    /// Writes the package's lintian overrides into the staging tree on the build host: fab's, then the
+    /// project's `debian/PACKAGE.lintian-overrides` (or `debian/lintian-overrides`) from `sourceDirectory`.
+    func installLintOverrides(on build: Fab, stagingDirectory: String, sourceDirectory: String) async throws {
+        let destination = stagingDirectory + "/usr/share/lintian/overrides/" + packageName
+        try await build.hide(.running) {
+            try await build.run(LintOverrides.installCommand(package: packageName, sourceDirectory: sourceDirectory, destination: destination),
+                                stdin: fabLintOverrides)
+        }
+    }
+
+    /// What the build knows when its .deb is made, for the gates and the manifest.
+    struct BuiltPackage {
+        var remotePath: String
+        var remoteSHA256: String
+        var fileName: String
+        var version: String
+        var architecture: String
+        var branch: String
+        var commit: String
+        var auditedFiles: Int
+    }
+
+    /// Fetches the .deb into ``artifactDirectory`` while lintian checks it on the build host, and
+    /// keeps it only when every gate passed: then it gets its ``ArtifactManifest``; a package that
+    /// fails lintian is moved to `rejected/` with a manifest saying why, and the build fails.
+    /// - Returns: the local path of the .deb.
+    /// - Throws: ``FabError`` when a gate fails or the file name is taken; errors of the transfer.
+    func fetchThroughGates(_ built: BuiltPackage, timings: inout BuildTimings, mark: inout ContinuousClock.Instant) async throws -> String {
+        let build = fab.on(settings.buildHost)
+        let remoteDirectory = (built.remotePath as NSString).deletingLastPathComponent
+        let gates = [ArtifactManifest.Gate(name: "relocation audit", passed: true, tool: "fab",
+                                           detail: "no packaged file names the build directory (\(built.auditedFiles) files scanned)")]
+        if settings.lint.enabled {
+            try await build.hide(.running) { try await build.run(LintCommands.start(deb: built.remotePath, directory: remoteDirectory)) }
+        }
+        do {
+            return try await judge(built, gates: gates, timings: &timings, mark: &mark)
+        } catch {
+            if settings.lint.enabled {
+                // A failure before lintian finished: do not leave it working on the build host.
+                _ = try? await build.hide([.running, .stdout, .stderr]) { try await build.run(LintCommands.stop(directory: remoteDirectory), warnOnly: true) }
+            }
+            throw error
+        }
+    }
+
+    /// ``fetchThroughGates(_:timings:mark:)`` once lintian is running.
+    private func judge(_ built: BuiltPackage, gates: [ArtifactManifest.Gate], timings: inout BuildTimings,
+                       mark: inout ContinuousClock.Instant) async throws -> String {
+        let build = fab.on(settings.buildHost)
+        let remoteDirectory = (built.remotePath as NSString).deletingLastPathComponent
+        var gates = gates
+        try FileManager.default.createDirectory(atPath: artifactDirectory, withIntermediateDirectories: true)
+        let final = artifactDirectory + "/" + built.fileName
+        let temporary = artifactDirectory + "/.\(built.fileName).fab-\(UUID().uuidString.prefix(8).lowercased())"
+        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        _ = try await build.get(built.remotePath, temporary)
+        let localHash = try FileDigest.sha256(path: temporary)
+        guard localHash == built.remoteSHA256 else {
+            throw FabError(.aborted, "the fetched \(built.fileName) has SHA-256 \(localHash) but the build host's copy has \(built.remoteSHA256); the transfer was corrupted and nothing was kept, run the build again.")
+        }
+        gates.append(.init(name: "transfer sha256", passed: true, tool: "sha256sum", detail: "the fetched file has the build host's SHA-256"))
+        let package = try DebPackage(path: temporary)
+        guard package.control.package == packageName, package.control.version == built.version,
+              package.control.architecture == built.architecture else {
+            throw FabError(.aborted, "the fetched \(built.fileName) reads back as \(package.control.package ?? "?") \(package.control.version ?? "?") \(package.control.architecture ?? "?"), not what was built; nothing was kept, run the build again.")
+        }
+        gates.append(.init(name: "package readback", passed: true, tool: "fab",
+                           detail: "\(package.fileCount) files, \(package.totalDataSize) bytes unpacked"))
+        mark = timings.add("fetch+verify", since: mark)
+
+        var report: LintReport?
+        if settings.lint.enabled {
+            let found = try await waitForLint(on: build, directory: remoteDirectory)
+            report = found
+            mark = timings.add("lintian (wait)", since: mark)
+            let failures = found.failures(at: settings.lint.failOn)
+            let out = fab.runtime.output
+            for line in failures.prefix(40) { out.plain("  lintian \(line)") }
+            if failures.count > 40 { out.plain("  lintian ... and \(failures.count - 40) more") }
+            if settings.lint.failOn == .error {
+                for line in found.warnings.prefix(15) { out.plain("  lintian \(line)") }
+            }
+            let tags = LintReport.tags(of: failures)
+            gates.append(.init(name: "lintian", passed: failures.isEmpty, tool: "lintian \(found.lintianVersion)",
+                               detail: failures.isEmpty
+                                   ? "\(found.errors.count) errors, \(found.warnings.count) warnings (fails on \(settings.lint.failOn.rawValue)s)"
+                                   : "\(failures.count) \(settings.lint.failOn == .error ? "errors" : "errors and warnings"): \(tags.prefix(8).joined(separator: ", "))\(tags.count > 8 ? ", ..." : "")"))
+        } else {
+            gates.append(.init(name: "lintian", passed: true, tool: nil, detail: "skipped: lint.enabled is false in the fabfile"))
+        }
+
+        var manifest = ArtifactManifest(package: packageName, version: built.version, architecture: built.architecture,
+                                        fileName: built.fileName, sha256: localHash, size: package.fileSize,
+                                        verdict: gates.allSatisfy(\.passed) ? .passed : .rejected, gates: gates,
+                                        branch: built.branch, commit: built.commit, buildHost: settings.buildHost,
+                                        recordedAt: ArtifactManifest.now(), lintian: report)
+        if let failed = manifest.failedGate {
+            manifest.verdict = .rejected
+            let rejected = try LocalArtifacts.reject(temporary, named: built.fileName, in: artifactDirectory, manifest: manifest)
+            let accept = settings.lint.failOn == .error ? "" : " or set lint.failOn = .error"
+            throw FabError(.aborted, "the \(failed.name) gate rejected \(built.fileName) (\(failed.detail)); it was moved to \(rejected) and cannot be pushed. Fix the package, or accept a tag in the fabfile with lint.accept[\"TAG\"] = \"reason\"\(accept), then build again.")
+        }
+        try LocalArtifacts.place(temporary, at: final)
+        try manifest.write(besides: final)
+        try describe(final)
+        if let report { say(settings.buildHost, report.summary) }
+        say("localhost", "\(built.fileName) passed \(gates.map(\.name).joined(separator: ", ")); verdict in \((ArtifactManifest.path(for: final) as NSString).lastPathComponent)")
+        return final
+    }
+
+    /// Waits for the lintian started on the build host and reads its findings.
+    /// - Throws: ``FabError`` when it does not finish within ``LintPolicy/timeoutSeconds`` or cannot run.
+    private func waitForLint(on build: Fab, directory: String) async throws -> LintReport {
+        let result: CommandResult
+        do {
+            result = try await build.hide([.running, .stdout, .stderr]) {
+                try await build.run(LintCommands.wait(directory: directory), warnOnly: true, timeout: settings.lint.timeoutSeconds)
+            }
+        } catch {
+            _ = try? await build.hide([.running, .stdout, .stderr]) { try await build.run(LintCommands.stop(directory: directory), warnOnly: true) }
+            throw FabError(.aborted, "[\(settings.buildHost)] lintian did not finish (lint.timeoutSeconds is \(Int(settings.lint.timeoutSeconds))): \(error); nothing was kept. Raise the timeout or check the build host.")
+        }
+        let (version, output) = LintCommands.split(result.stdout)
+        guard result.succeeded else {
+            let tail = output.split(whereSeparator: \.isNewline).suffix(3).joined(separator: " ")
+            throw FabError(.aborted, "[\(settings.buildHost)] lintian could not check the package (exit status \(result.exitStatus): \(tail)); nothing was kept. Check that lintian is installed there (the kit installs it with the build dependencies).")
+        }
+        return LintReport.parse(output, version: version)
+    }
+}
