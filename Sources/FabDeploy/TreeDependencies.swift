@@ -19,7 +19,8 @@ public enum TreeDependencies {
         /// Its installed path, such as `/vrmd/whois/venv/bin/python`.
         public var link: String
         /// The system paths its chain passes through, in order, the final resolved path last
-        /// (`/usr/bin/python3`, `/usr/bin/python3.11`).
+        /// (`/usr/bin/python3`, `/usr/bin/python3.11`); directories are left out (a system
+        /// directory belongs to many packages, so a link to one adds no dependency).
         public var hops: [String]
         /// Whether it is one of the virtualenv's interpreters (`bin/python*`): its final path must
         /// belong to a package, or the package could not run on a clean server.
@@ -63,6 +64,9 @@ for top, dirs, files in os.walk(staging):
             final = os.path.realpath(hops[-1])
             if final != hops[-1]:
                 hops.append(final)
+        # A system directory belongs to many packages (or to none in particular): no dependency.
+        hops = [h for h in hops if not os.path.isdir(h)]
+        if hops:
             is_interpreter = os.path.dirname(installed) == venv + "/bin" and name.startswith("python")
             print(json.dumps({"link": installed, "hops": hops, "interpreter": is_interpreter}))
 """#

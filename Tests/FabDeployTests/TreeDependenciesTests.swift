@@ -82,6 +82,7 @@ struct TreeDependenciesTests {
         try FileManager.default.createDirectory(atPath: staging + "/usr/bin", withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: staging + "/usr/bin/t-python", withDestinationPath: "/srv/t/venv/bin/python3")
         try FileManager.default.createSymbolicLink(atPath: staging + "/srv/t/current", withDestinationPath: "venv")
+        try FileManager.default.createSymbolicLink(atPath: staging + "/srv/t/share", withDestinationPath: "/usr/share")
         let output = try mustRun(["/bin/sh", "-c", TreeDependencies.inspectCommand(staging: staging, python: debianPython, virtualenv: "/srv/t/venv")]).stdout
         let links = try TreeDependencies.externalLinks(fromInspection: output)
         let version = try mustRun([debianPython, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
