@@ -584,7 +584,7 @@ public struct Deployment: Sendable {
         let sizeOutput = try await read(build, ControlFileBuilder.installedSizeCommand(directory: staging), planned: "")
         try await build.run("mkdir -p \(q(staging + "/DEBIAN")) && for s in preinst postinst prerm postrm; do if [ -f \(q(src + "/debian"))/$s ]; then install -m 0755 \(q(src + "/debian"))/$s \(q(staging + "/DEBIAN"))/$s; fi; done")
         let conffileOutput = try await read(build, "cd \(q(staging)) && if [ -d etc ]; then find etc -type f | LC_ALL=C sort; fi",
-                                            planned: committed.filter { $0.hasPrefix("etc/") && !$0.hasPrefix("etc/systemd/system/") }.sorted().joined(separator: "\n"))
+                                            planned: Self.plannedConffiles(committed: committed, directories: layout.directories).joined(separator: "\n"))
         let conffiles = conffileOutput.split(whereSeparator: \.isNewline).map { "/" + $0 }
         var control = ControlFileBuilder(package: packageName, version: prepared.version, architecture: architecture,
                                          maintainer: settings.maintainer, synopsis: settings.synopsis ?? ControlFileBuilder.defaultSynopsis(package: packageName, app: app))
@@ -843,6 +843,18 @@ public struct Deployment: Sendable {
     static func plannedPythonVersion(_ python: String) -> String {
         let name = (python as NSString).lastPathComponent
         return name.hasPrefix("python") && name.count > 6 ? String(name.dropFirst(6)) : "3"
+    }
+
+    /// The files a dry run expects under /etc in the package, from the committed tree: the project's
+    /// `etc/` (without the systemd units the build moves to /lib) and the layout's directories mapped there.
+    static func plannedConffiles(committed: Set<String>, directories: [String: String]) -> [String] {
+        var files = committed.filter { $0.hasPrefix("etc/") && !$0.hasPrefix("etc/systemd/system/") }
+        for (directory, target) in directories where target.hasPrefix("/etc/") {
+            for path in committed where path.hasPrefix(directory + "/") {
+                files.insert(String(target.dropFirst()) + path.dropFirst(directory.count))
+            }
+        }
+        return files.sorted()
     }
 
     static func absolute(_ path: String, base: String) -> String {
