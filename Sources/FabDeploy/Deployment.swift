@@ -301,24 +301,29 @@ public struct Deployment: Sendable {
         mark = timings.add("source", since: mark)
 
         let build = fab.on(settings.buildHost)
-        let home = try await build.probe("printf '%s' \"$HOME\"").output
-        guard home.hasPrefix("/") else { throw FabError(.aborted, "[\(settings.buildHost)] the login user's home '\(home)' is not an absolute path.") }
-        try await checkLinks(on: build)
-        mark = timings.add("connect", since: mark)
-        try await installBuildDependencies(on: build, home: home)
-        mark = timings.add("apt", since: mark)
+        let home: String, chosen: String
+        do {
+            home = try await build.probe("printf '%s' \"$HOME\"").output
+            guard home.hasPrefix("/") else { throw FabError(.aborted, "[\(settings.buildHost)] the login user's home '\(home)' is not an absolute path.") }
+            try await checkLinks(on: build)
+            mark = timings.add("connect", since: mark)
+            try await installBuildDependencies(on: build, home: home)
+            mark = timings.add("apt", since: mark)
 
-        let chosen: String
-        if let version {
-            chosen = version
-        } else if let fileVersion {
-            chosen = fileVersion
-        } else {
-            chosen = try await nextVersion(build: build)
+            if let version {
+                chosen = version
+            } else if let fileVersion {
+                chosen = fileVersion
+            } else {
+                chosen = try await nextVersion(build: build)
+            }
+            try await refuseExisting(version: chosen)
+            say(settings.buildHost, "version \(chosen)")
+            mark = timings.add("version", since: mark)
+        } catch {
+            await abandonBuild(directory: nil, timings: timings, failedAfter: Self.seconds(from: mark))
+            throw error
         }
-        try await refuseExisting(version: chosen)
-        say(settings.buildHost, "version \(chosen)")
-        mark = timings.add("version", since: mark)
 
         let stamp = Self.timestamp()
         let directory = "\(home)/\(settings.buildDirectory)/\(app)/\(stamp)-\(source.shortCommit)"
@@ -864,15 +869,16 @@ public struct Deployment: Sendable {
         return formatter.string(from: Date())
     }
 
-    /// Removes a failed build's directory on the build host, unless ``Settings/keepBuildDirectory``,
-    /// and prints the step timings with the time of the step that failed. A cleanup that fails only
+    /// Prints the step timings with the time of the step that failed, and removes the failed build's
+    /// `directory` on the build host (nil before there is one), unless ``Settings/keepBuildDirectory``. A cleanup that fails only
     /// warns: the build's own error is the one to report.
-    func abandonBuild(directory: String, timings: BuildTimings, failedAfter seconds: Double) async {
+    func abandonBuild(directory: String?, timings: BuildTimings, failedAfter seconds: Double) async {
         var timings = timings
         timings.add("failed step", seconds: max(0, seconds))
         say(settings.buildHost, "build failed; " + timings.summary)
         fab.state[Self.timingsKey] = nil
         fab.state[Self.prepared] = nil
+        guard let directory else { return }
         let build = fab.on(settings.buildHost)
         if settings.keepBuildDirectory {
             say(settings.buildHost, "kept the failed build's directory \(directory) (keepBuildDirectory)")
