@@ -85,6 +85,12 @@ extension Deployment {
 
         var report: LintReport?
         if settings.lint.enabled {
+            if !settings.keepBuildDirectory {
+                // lintian reads only the .deb: the staging tree and the sources go while it works, so
+                // the cleanup after the verdict is quick.
+                try await build.hide(.running) { try await build.run(LintCommands.removeAllBut(deb: built.remotePath)) }
+                mark = timings.add("early cleanup", since: mark)
+            }
             let found = try await waitForLint(on: build, directory: remoteDirectory)
             report = found
             mark = timings.add("lintian (wait)", since: mark)
@@ -135,11 +141,11 @@ extension Deployment {
             _ = try? await build.hide([.running, .stdout, .stderr]) { try await build.run(LintCommands.stop(directory: directory), warnOnly: true) }
             throw FabError(.aborted, "[\(settings.buildHost)] lintian did not finish (lint.timeoutSeconds is \(Int(settings.lint.timeoutSeconds))): \(error); nothing was kept. Raise the timeout or check the build host.")
         }
-        let (version, output) = LintCommands.split(result.stdout)
+        let (version, seconds, output) = LintCommands.split(result.stdout)
         guard result.succeeded else {
             let tail = output.split(whereSeparator: \.isNewline).suffix(3).joined(separator: " ")
             throw FabError(.aborted, "[\(settings.buildHost)] lintian could not check the package (exit status \(result.exitStatus): \(tail)); nothing was kept. Check that lintian is installed there (the kit installs it with the build dependencies).")
         }
-        return LintReport.parse(output, version: version)
+        return LintReport.parse(output, version: version, seconds: seconds)
     }
 }

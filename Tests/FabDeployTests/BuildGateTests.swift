@@ -45,10 +45,14 @@ struct BuildGateTests {
                 $0.installRoot = "/srv/demo"
                 $0.upgradePip = false
                 $0.buildDirectory = "fab-builds-test"
+                $0.lint.timeoutSeconds = 240
                 configure(&$0)
             }
-            try await deploy.prepareApp()
-            return try await deploy.buildDeb()
+            // A stalled step fails the test with the command it waited for, well within the time limit.
+            return try await deploy.fab.settings({ $0.commandTimeout = 240 }) {
+                try await deploy.prepareApp()
+                return try await deploy.buildDeb()
+            }
         }
 
         let first = try await build()
