@@ -172,6 +172,7 @@ struct LintPolicyTests {
             let found = report(package)
             #expect(found.errors.isEmpty, "\(package): \(found.errors.joined(separator: "\n"))")
             #expect(!found.errors.contains { $0.contains("description-starts-with-package-name") })
+            #expect(!found.warnings.contains { $0.contains("mismatched-override") }, "\(package): \(found.warnings.joined(separator: "\n"))")
         }
         #expect(report("demo").overridden["dir-or-file-in-srv", default: 0] > 5)
         #expect(report("demo").overridden.keys.contains("embedded-library"))
