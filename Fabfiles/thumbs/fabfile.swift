@@ -13,7 +13,9 @@ import FabDeploy
 let roledefs: [String: [String]] = ["thumbs": ["web1"]]
 
 /// The deployment: one place for the layout, the dependencies and the lint policy.
-private func thumbs(_ fab: Fab) async throws -> Deployment {
+/// debian/thumbs.lintian-overrides accepts Pillow's bundled libraries and uWSGI's RUNPATH; fab's
+/// own overrides cover the files under /srv. `strict` fails the build on lintian warnings too.
+private func thumbs(_ fab: Fab, strict: Bool = false) async throws -> Deployment {
     // libpq-dev: psycopg2 is compiled from source against Debian's libpq (pg_config, headers).
     // libpq5: what psycopg2's extension links at run time (dpkg-shlibdeps finds it too).
     try await Deployment(fab, app: "thumbs", buildDeps: ["libpq-dev"], runDeps: ["libpq5"]) { settings in
@@ -22,14 +24,16 @@ private func thumbs(_ fab: Fab) async throws -> Deployment {
         settings.synopsis = "thumbnail service on uWSGI with Pillow"
         settings.layout.codeDirectory = "thumbs"
         settings.layout.directories = ["config": "/etc/thumbs"]
+        if strict { settings.lint.failOn = .warning }
     }
 }
 
 /// Build the .deb on the build VM and fetch it back.
 /// - Parameter branch: the branch to build (default: the checked-out one)
 /// - Parameter version: an explicit version (default: the next build number)
-func deb(_ fab: Fab, branch: String? = nil, version: String? = nil) async throws {
-    let deploy = try await thumbs(fab)
+/// - Parameter strict: fail on lintian warnings too, not only errors
+func deb(_ fab: Fab, branch: String? = nil, version: String? = nil, strict: Bool = false) async throws {
+    let deploy = try await thumbs(fab, strict: strict)
     try await deploy.prepareApp(branch: branch, version: version)
     try await deploy.buildDeb()
 }

@@ -24,13 +24,19 @@ struct DryRunTests {
     static let examples: [Example] = [
         Example(fabfile: "whois", arguments: ["deb", "push"], expected: [
             "install python3.11 python3.11-venv python3.11-dev gcc libc6-dev binutils patchelf dpkg-dev libpq-dev",
-            "[buildvm] put: ", "/source.tar", "known versions of vrmd-whois: none; next build number 1",
+            "[buildvm] put: ", "/source.tar", "): none; next build number 1",
             "-r /HOME/fab-builds/whois/", "dpkg-deb --root-owner-group", "vrmd-whois_1_",
             "[repo] put: ", "dry run: vrmd-whois 1 would be published in fab",
         ]),
         Example(fabfile: "django", arguments: ["deb:version=7", "push"], expected: [
             "lessc", "collectstatic", "dpkg-deb --root-owner-group", "vrmd-django_7_all.deb",
             "dry run: vrmd-django 7 would be published in fab",
+        ]),
+        Example(fabfile: "thumbs", arguments: ["deb", "push"], expected: [
+            "install python3.11 python3.11-venv python3.11-dev gcc libc6-dev binutils patchelf dpkg-dev libpq-dev",
+            "-r /HOME/fab-builds/thumbs/", "/pkg/srv/thumbs/thumbs/requirements.txt", "--exclude=./config",
+            "planning with etc/thumbs/thumbs.conf, etc/thumbs/uwsgi.ini", "thumbs_1_",
+            "dry run: thumbs 1 would be published in fab",
         ]),
         Example(fabfile: "example", arguments: ["-H", "web1", "deploy:branch=HEAD"], expected: [
             "[localhost] local: git rev-parse --short HEAD", "[web1] sudo: mkdir -p -- /srv/site/releases/COMMIT",
@@ -63,7 +69,7 @@ struct DryRunTests {
         let artifacts = fab.directory.appendingPathComponent("debs").path
         try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
         let homeBefore = try Self.listing(user.home)
-        let absentBefore = ["/srv/site", "/etc/site.env", "/etc/site.conf", "/srv/apt/archive"].filter { !FileManager.default.fileExists(atPath: $0) }
+        let absentBefore = ["/srv/site", "/etc/site.env", "/etc/site.conf", "/srv/apt/archive", "/srv/apt-archive"].filter { !FileManager.default.fileExists(atPath: $0) }
         let project = Self.repositoryRoot + "/Fabfiles/" + example.fabfile
         let statusBefore = try TestShell.run("/usr/bin/git", ["-C", project, "status", "--porcelain", "--ignored", "."]).checked().stdout
 
