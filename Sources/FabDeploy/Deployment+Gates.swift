@@ -105,18 +105,17 @@ extension Deployment {
             gates.append(.init(name: "lintian", passed: failures.isEmpty, tool: "lintian \(found.lintianVersion)",
                                detail: failures.isEmpty
                                    ? "\(found.errors.count) errors, \(found.warnings.count) warnings (fails on \(settings.lint.failOn.rawValue)s)"
-                                   : "\(failures.count) \(settings.lint.failOn == .error ? "errors" : "errors and warnings"): \(tags.prefix(8).joined(separator: ", "))\(tags.count > 8 ? ", ..." : "")"))
+                                   : "\(Self.count(failures.count, settings.lint.failOn == .error ? "error" : "error or warning", plural: settings.lint.failOn == .error ? "errors" : "errors and warnings")): \(tags.prefix(8).joined(separator: ", "))\(tags.count > 8 ? ", ..." : "")"))
         } else {
             gates.append(.init(name: "lintian", passed: true, tool: nil, detail: "skipped: lint.enabled is false in the fabfile"))
         }
 
-        var manifest = ArtifactManifest(package: packageName, version: built.version, architecture: built.architecture,
+        let manifest = ArtifactManifest(package: packageName, version: built.version, architecture: built.architecture,
                                         fileName: built.fileName, sha256: localHash, size: package.fileSize,
                                         verdict: gates.allSatisfy(\.passed) ? .passed : .rejected, gates: gates,
                                         branch: built.branch, commit: built.commit, buildHost: settings.buildHost,
                                         recordedAt: ArtifactManifest.now(), lintian: report)
         if let failed = manifest.failedGate {
-            manifest.verdict = .rejected
             let rejected = try LocalArtifacts.reject(temporary, named: built.fileName, in: artifactDirectory, manifest: manifest)
             let accept = settings.lint.failOn == .error ? "" : " or set lint.failOn = .error"
             throw FabError(.aborted, "the \(failed.name) gate rejected \(built.fileName) (\(failed.detail)); it was moved to \(rejected) and cannot be pushed. Fix the package, or accept a tag in the fabfile with lint.accept[\"TAG\"] = \"reason\"\(accept), then build again.")
@@ -127,6 +126,11 @@ extension Deployment {
         if let report { say(settings.buildHost, report.summary) }
         say("localhost", "\(built.fileName) passed \(gates.map(\.name).joined(separator: ", ")); verdict in \((ArtifactManifest.path(for: final) as NSString).lastPathComponent)")
         return final
+    }
+
+    /// `1 error`, `3 errors`.
+    static func count(_ number: Int, _ singular: String, plural: String) -> String {
+        "\(number) \(number == 1 ? singular : plural)"
     }
 
     /// Waits for the lintian started on the build host and reads its findings.

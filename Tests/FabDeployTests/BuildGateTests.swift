@@ -74,7 +74,7 @@ struct BuildGateTests {
             _ = try await build { $0.lint.accept["fab-test-no-such-tag"] = "to make lintian reject this build" }
             Issue.record("a build with a lintian error was accepted")
         } catch {
-            #expect("\(error)".contains("the lintian gate rejected demo_2_all.deb (1 errors: alien-tag)"), "\(error)")
+            #expect("\(error)".contains("the lintian gate rejected demo_2_all.deb (1 error: alien-tag)"), "\(error)")
         }
         let rejected = bench.artifacts + "/rejected/demo_2_all.deb"
         #expect(FileManager.default.fileExists(atPath: rejected))
