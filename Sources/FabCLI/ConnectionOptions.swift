@@ -44,6 +44,16 @@ struct ConnectionOptions: ParsableArguments {
             help: ArgumentHelp("Read this ssh_config file instead of ~/.ssh/config.", valueName: "file"))
     var sshConfig: String?
 
+    @Option(name: .customLong("sudo-password-file"),
+            help: ArgumentHelp("Answer sudo's password prompts with the password in this file (mode 0600, yours; default: $FAB_SUDO_PASSWORD_FILE, then ask on the terminal).",
+                               valueName: "file"))
+    var sudoPasswordFile: String?
+
+    @Option(name: .customLong("sudo-password-fd"),
+            help: ArgumentHelp("Read the sudo password from this open file descriptor (for example 3 with 3<file).",
+                               valueName: "fd"))
+    var sudoPasswordFD: Int32?
+
     mutating func validate() throws {
         for host in HostList.split(hosts) {
             if let problem = HostList.problem(with: host) {
@@ -55,6 +65,12 @@ struct ConnectionOptions: ParsableArguments {
         }
         if HostList.split(roles).contains(where: { $0.isEmpty }) {
             throw ValidationError("-R takes role names separated by commas, without empty names.")
+        }
+        if sudoPasswordFile != nil && sudoPasswordFD != nil {
+            throw ValidationError("give either --sudo-password-file or --sudo-password-fd, not both.")
+        }
+        if let sudoPasswordFD, sudoPasswordFD < 0 {
+            throw ValidationError("--sudo-password-fd takes an open file descriptor number (0 or more).")
         }
     }
 }

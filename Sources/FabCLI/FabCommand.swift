@@ -50,7 +50,8 @@ struct FabCommand: ParsableCommand {
         Environment: SWIFTC chooses the compiler (default: swiftc on PATH); compiled
         fabfiles go to $XDG_CACHE_HOME/fab or ~/.cache/fab (FAB_CACHE_DIR overrides);
         FAB_DEBUG=1 (or --show debug) reports whether the fabfile was compiled or
-        taken from the cache.
+        taken from the cache; FAB_SUDO_PASSWORD_FILE names a 0600 file holding the
+        sudo password, for runs without a terminal.
         """,
         version: "fab \(FabVersion.current)")
 
@@ -76,6 +77,7 @@ struct FabCommand: ParsableCommand {
         "-f", "--fabfile", "-l", "--list", "-d", "--display", "--rebuild",
         "-H", "--hosts", "-R", "--roles", "-u", "--user", "-i", "--identity", "--use-agent", "--no-use-agent",
         "--known-hosts-policy", "--keepalive", "-g", "--gateway", "-F", "--ssh-config",
+        "--sudo-password-file", "--sudo-password-fd",
         "-P", "--parallel", "-z", "--pool-size", "--dry-run", "-w", "--warn-only", "--answer",
         "--hide", "--show", "--version",
     ]
@@ -92,6 +94,8 @@ struct FabCommand: ParsableCommand {
         options.gateway = connection.gateway
         options.keepalive = connection.keepalive
         options.sshConfigFile = connection.sshConfig
+        options.sudoPasswordFile = connection.sudoPasswordFile
+        options.sudoPasswordFD = connection.sudoPasswordFD
         options.parallel = running.parallel
         options.poolSize = running.poolSize
         options.dryRun = running.dryRun

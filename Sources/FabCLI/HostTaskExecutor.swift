@@ -35,10 +35,22 @@ public struct HostTaskExecutor: TaskExecuting {
             console.error("\(error)")
             return ExitStatus.usage
         }
+        let sudoPassword: Secret?
+        do {
+            sudoPassword = try SudoPasswordSource.load(file: options.sudoPasswordFile, descriptor: options.sudoPasswordFD,
+                                                       environment: ProcessInfo.processInfo.environment)
+        } catch {
+            console.error("\(error)")
+            return ExitStatus.forError(error)
+        }
         let overrides = Self.overrides(options)
         let sink = output ?? OutputSink(hidden: Self.hidden(options.shownOutput), colour: isatty(1) != 0)
         let pool = ConnectionPool(resolver: { host in try resolver.resolve(host, overrides: overrides) },
-                                  secrets: Terminal.secret, warnings: { host, text in sink.line(host, .warning, text) })
+                                  secrets: { request in
+                                      if case .sudoPassword = request, let sudoPassword { return sudoPassword }
+                                      return Terminal.secret(request)
+                                  },
+                                  warnings: { host, text in sink.line(host, .warning, text) })
         let runtime = FabRuntime(pool: pool, output: sink, dryRun: options.dryRun, answers: options.answers,
                                  roledefs: registry.roledefs, ask: Terminal.ask,
                                  debug: options.shownOutput.contains(.debug) || ["1", "yes", "true"].contains(ProcessInfo.processInfo.environment["FAB_DEBUG"]?.lowercased() ?? ""))

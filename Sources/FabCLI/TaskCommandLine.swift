@@ -6,6 +6,7 @@ import FabCore
 /// fab deploy:main,fast=yes push                 Fabric style: positional values, then NAME=VALUE
 /// fab deploy --branch main --fast push          option style: --NAME VALUE, --NAME=VALUE, --flag, --no-flag
 /// fab greet:name=Smith\,\ Jr                    a backslash escapes , = : and itself
+/// fab greet:,Jr                                 an empty positional value is a value ("")
 /// ```
 ///
 /// Option names may be written as declared (`dryRun`), in kebab case (`dry-run`) or snake case (`dry_run`).

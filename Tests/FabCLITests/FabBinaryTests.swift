@@ -14,8 +14,10 @@ struct FabBinaryTests {
         #expect(Self.listed("hello", "Say hello.", in: output.stdout))
         #expect(Self.listed("fail", "Fail on purpose.", in: output.stdout))
         #expect(output.stdout.contains("web    web1, web2"))
+        let tasks = Self.taskNames(in: output.stdout)
+        #expect(tasks == ["record", "hello", "fail", "boundary"])
         for helper in ["helper", "hiddenTask", "inside", "log"] {
-            #expect(!output.stdout.contains(helper), "\(helper) is not a task")
+            #expect(!tasks.contains(helper), "\(helper) is not a task")
         }
         #expect(fab.logLines.isEmpty)
     }
@@ -338,6 +340,14 @@ struct FabBinaryTests {
     }
 
     /// Whether `fab -l` output has a line for the task with its summary.
+    /// The task names of `fab -l`'s "Available tasks" section, in order.
+    static func taskNames(in output: String) -> [String] {
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("Available tasks") }) else { return [] }
+        return lines[(start + 1)...].drop { $0.isEmpty }.prefix { !$0.isEmpty }
+            .compactMap { $0.split(separator: " ").first.map(String.init) }
+    }
+
     static func listed(_ task: String, _ summary: String, in output: String) -> Bool {
         output.split(separator: "\n").contains { line in
             line.hasPrefix("    \(task) ") && line.hasSuffix("    \(summary)")
