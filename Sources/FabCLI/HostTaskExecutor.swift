@@ -40,7 +40,8 @@ public struct HostTaskExecutor: TaskExecuting {
         let pool = ConnectionPool(resolver: { host in try resolver.resolve(host, overrides: overrides) },
                                   secrets: Terminal.secret, warnings: { host, text in sink.line(host, .warning, text) })
         let runtime = FabRuntime(pool: pool, output: sink, dryRun: options.dryRun, answers: options.answers,
-                                 roledefs: registry.roledefs, ask: Terminal.ask)
+                                 roledefs: registry.roledefs, ask: Terminal.ask,
+                                 debug: options.shownOutput.contains(.debug) || ["1", "yes", "true"].contains(ProcessInfo.processInfo.environment["FAB_DEBUG"]?.lowercased() ?? ""))
         let runner = TaskRunner(runtime: runtime, options: RunnerOptions(
             hosts: options.hosts, roles: options.roles, parallel: options.parallel, poolSize: options.poolSize ?? 10))
         var settings = Settings()

@@ -61,9 +61,8 @@ extension Fab {
         if backup.contains("/") || backup.contains("*") {
             throw FabError(.invalidArgument, "sed: the backup suffix '\(backup)' contains '/' or '*'; give a plain suffix such as .bak, or an empty one for no backup.")
         }
-        let arguments = [before, after, flags, path]
-        try await modify("perl \(quote("-i" + backup)) -e \(quote(Self.sedProgram)) -- \(ShellQuoting.join(arguments))",
-                         useSudo: useSudo)
+        let arguments = [backup, before, after, flags, path]
+        try await modify("perl -e \(quote(Self.sedProgram)) -- \(ShellQuoting.join(arguments))", useSudo: useSudo)
     }
 
     /// Comments out the lines whose start matches `regex` (a ``sed(_:_:_:flags:backup:useSudo:)``
@@ -143,11 +142,12 @@ extension Fab {
         return out
     }
 
-    /// The fixed program behind ``sed(_:_:_:flags:backup:useSudo:)``: its arguments are the
-    /// pattern, the replacement, the flags and the one file (opened with `<<>>`, which never reads
-    /// a name as a command). Warnings (such as a file it cannot rewrite) are fatal.
+    /// The fixed program behind ``sed(_:_:_:flags:backup:useSudo:)``: its arguments are the backup
+    /// suffix (set as `$^I`, Perl's in-place edit, which `-i` cannot take when it has blanks), the
+    /// pattern, the replacement, the flags and the one file (opened with `<<>>`, which never reads a
+    /// name as a command). Warnings (such as a file it cannot rewrite) are fatal.
     static let sedProgram = #"""
-    BEGIN { $SIG{__WARN__} = sub { die "fab sed: $_[0]" }; my ($re, $rep, $fl) = splice @ARGV, 0, 3;
+    BEGIN { $SIG{__WARN__} = sub { die "fab sed: $_[0]" }; ($^I, my ($re, $rep, $fl)) = splice @ARGV, 0, 4;
       @ARGV == 1 or die "fab sed: one file expected\n"; -f $ARGV[0] or die "fab sed: $ARGV[0] is not a file\n";
       $G = $fl =~ /g/; $R = $fl =~ /[iI]/ ? qr/$re/i : qr/$re/;
       while (length $rep) {

@@ -52,7 +52,10 @@ extension Fab {
                                              options: ExecOptions(timeout: 60))
         let directory = made.stdout.trimmingCharacters(in: .newlines)
         guard made.succeeded, directory.hasPrefix("/tmp/" + TemporaryNames.stagingPrefix) else {
-            throw FabError(.localFile, "[\(host)] put: could not make a private staging directory in /tmp (\(made.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); check that /tmp on the host is writable.")
+            // mktemp's own message says why (for example a full or read-only /tmp).
+            throw CommandFailure(result: CommandResult(host: host, command: made.command, executed: made.command, stdout: made.stdout,
+                                                       stderr: made.stderr, exitStatus: made.exitStatus, exitSignal: made.exitSignal),
+                                 operation: "put (making a private staging directory on the host)")
         }
         await session.sweepAbandonedStaging(own: (directory as NSString).lastPathComponent)
         let staging = directory + "/" + (isDirectory.boolValue ? "tree" : "file")
@@ -73,7 +76,9 @@ extension Fab {
             }
             try await hide(.running) { _ = try await sudo(script) }
         } catch {
-            _ = try? await session.execute("rm -rf -- \(quote(directory))", options: ExecOptions(timeout: 60))
+            // In a task of its own: when this one was cancelled (Ctrl-C), its own calls would stop at once.
+            let removal = "rm -rf -- \(quote(directory))"
+            await Task { _ = try? await session.execute(removal, options: ExecOptions(timeout: 60)) }.value
             throw error
         }
     }
@@ -81,11 +86,14 @@ extension Fab {
     /// Downloads a remote file or directory tree. The local path may contain `%(host)s`,
     /// `%(basename)s`, `%(dirname)s` and `%(path)s`, so a multi-host get keeps one copy per host.
     /// - Returns: the local path written.
-    /// - Throws: ``SSHError`` when the remote path is missing or unreadable.
+    /// - Throws: ``SSHError`` when the remote path is missing or unreadable, ``FabError`` for a path with a NUL byte.
     @discardableResult
     public func get(_ remotePath: String, _ localPath: String) async throws -> String {
         guard let host else { throw FabError(.noHost, "'get' needs a host, and this task runs on none: give -H host or -R role.") }
         let source = Self.join(Settings.current.remoteDirectory, remotePath)
+        if source.contains("\0") || localPath.contains("\0") {
+            throw FabError(.invalidArgument, "get: the \(source.contains("\0") ? "remote" : "local") path contains a NUL byte, which no file name can hold; remove it.")
+        }
         let expanded = localPath
             .replacingOccurrences(of: "%(host)s", with: host)
             .replacingOccurrences(of: "%(basename)s", with: (source as NSString).lastPathComponent)

@@ -13,10 +13,13 @@ public final class FabRuntime: Sendable {
     public let roledefs: [String: [String]]
     /// Asks the user a question on the terminal; nil when there is no terminal.
     public let ask: @Sendable (_ question: String, _ secret: Bool) -> String?
+    /// Print detail for diagnosing a run (`--show debug` or `FAB_DEBUG=1`), such as every
+    /// dpkg-shlibdeps warning the deploy kit otherwise counts in one line.
+    public let debug: Bool
 
     public init(pool: ConnectionPool, output: OutputSink = OutputSink(), state: SharedState = SharedState(),
                 dryRun: Bool = false, answers: [String: String] = [:], roledefs: [String: [String]] = [:],
-                ask: @escaping @Sendable (String, Bool) -> String? = { _, _ in nil }) {
+                ask: @escaping @Sendable (String, Bool) -> String? = { _, _ in nil }, debug: Bool = false) {
         self.pool = pool
         self.output = output
         self.state = state
@@ -24,5 +27,6 @@ public final class FabRuntime: Sendable {
         self.answers = answers
         self.roledefs = roledefs
         self.ask = ask
+        self.debug = debug
     }
 }

@@ -4,12 +4,11 @@ import Foundation
 
 /// The gates a built package passes before it may be published, and the verdict they leave.
 extension Deployment {
-    /// The install paths fab's lintian overrides cover: the install root.
-    var lintInstallPaths: [String] { [installRoot] }
-
-    /// fab's part of the package's lintian overrides: the layout's, then the tags the fabfile accepts.
+    /// fab's part of the package's lintian overrides: the layout's (install root, directories and
+    /// links), then the tags the fabfile accepts.
     var fabLintOverrides: String {
-        LintOverrides.forLayout(package: packageName, installPaths: lintInstallPaths)
+        LintOverrides.forLayout(package: packageName, installRoot: installRoot,
+                                directories: Array(settings.layout.directories.values), links: Array(settings.layout.links.keys))
             + LintOverrides.accepted(package: packageName, accept: settings.lint.accept)
     }
 

@@ -518,6 +518,14 @@ public struct Deployment: Sendable {
         try await runBuildSteps(.installed, context)
         mark = timings.add(buildSteps.isEmpty ? "pip" : "pip+steps", since: mark)
 
+        // Native code: what dh_strip does (the symbols the build left are no use on a server), before
+        // relocation, so RECORD gets the hashes of the files as they are packaged.
+        let elfOutput = try await read(build, DeploymentCommands.listELFFiles(under: staging, python: python), planned: "")
+        let elfFiles = elfOutput.split(whereSeparator: \.isNewline).map(String.init)
+        if !elfFiles.isEmpty {
+            try await build.run(DeploymentCommands.strip(files: elfFiles))
+        }
+
         // Relocation and audit.
         started = ContinuousClock.now
         let relocation = try Relocation(buildRoot: root, finalRoot: installRoot, python: python)
@@ -529,15 +537,13 @@ public struct Deployment: Sendable {
             say(settings.buildHost, "dry run: relocation from \(root) to \(installRoot) and its audit run on the built tree")
         } else {
             let report = try relocation.report(exitStatus: relocated.exitStatus, standardOutput: relocated.stdout, standardError: relocated.stderr)
-            say(settings.buildHost, "relocation: \(report.totalRewritten) files rewritten, \(report.elfSearchPathsFixed) ELF search paths fixed, \(report.elfStripped) stripped, \(report.bytecodeCompiled) byte-code files compiled; audit passed (\(report.filesScanned) files scanned) in \(Self.seconds(since: started))")
+            say(settings.buildHost, "relocation: \(report.totalRewritten) files rewritten, \(report.elfSearchPathsFixed) ELF search paths fixed, \(report.elfStripped) stripped, \(report.bytecodeCompiled) byte-code files compiled, \(report.recordEntriesUpdated) RECORD hashes updated; audit passed (\(report.filesScanned) files scanned) in \(Self.seconds(since: started))")
             fab.state[Self.auditKey] = report.filesScanned
             auditedFiles = report.filesScanned
         }
         mark = timings.add("relocation+audit", since: mark)
 
         // Native code: architecture and shared-library dependencies.
-        let elfOutput = try await read(build, DeploymentCommands.listELFFiles(under: staging, python: python), planned: "")
-        let elfFiles = elfOutput.split(whereSeparator: \.isNewline).map(String.init)
         if dryRun && elfFiles.isEmpty {
             say(settings.buildHost, "dry run: the architecture and the shared libraries of native code come from the built tree; planning with none (Architecture: all)")
         }
@@ -546,11 +552,14 @@ public struct Deployment: Sendable {
         if !elfFiles.isEmpty {
             architecture = try await read(build, "dpkg --print-architecture", planned: "amd64")
             let libraryDirectories = Array(Set(elfFiles.filter { $0.contains(".so") }.map { ($0 as NSString).deletingLastPathComponent })).sorted()
-            let output = try await build.hide([.running, .stdout]) {
+            // Its warnings (dozens with wheels that bundle libraries) become one line; the failure of
+            // a hidden command still shows its last lines of standard error.
+            let output = try await build.hide([.running, .stdout, .stderr]) {
                 try await build.run(DeploymentCommands.shlibdeps(files: elfFiles, libraryDirectories: libraryDirectories, workDirectory: dir + "/shlibdeps"))
             }
             shlibs = DeploymentCommands.shlibsDepends(fromShlibdepsOutput: output.stdout)
             say(settings.buildHost, "\(elfFiles.count) ELF files; dpkg-shlibdeps: \(shlibs.joined(separator: ", "))")
+            try await reportShlibdepsWarnings(ShlibdepsWarnings(standardError: output.stderr), log: dir + "/shlibdeps.log", on: build)
         }
         let linked = try await treeDepends(on: build, staging: staging)
         if !linked.isEmpty { say(settings.buildHost, "symlinks leaving the package need: \(linked.joined(separator: ", "))") }
@@ -565,10 +574,6 @@ public struct Deployment: Sendable {
             try await build.run("gzip -9n > \(q(doc + "/changelog.gz"))",
                                 stdin: DeploymentCommands.changelog(package: packageName, version: prepared.version, branch: prepared.source.branch,
                                                                     commit: prepared.source.shortCommit, maintainer: settings.maintainer, date: Date()))
-        }
-        if !elfFiles.isEmpty {
-            // What dh_strip does: the symbols the build left are no use on a server.
-            try await build.run(DeploymentCommands.strip(files: elfFiles))
         }
         try await build.run(DeploymentCommands.normalizeModes(stagingDirectory: staging))
         let sizeOutput = try await read(build, ControlFileBuilder.installedSizeCommand(directory: staging), planned: "")

@@ -70,10 +70,11 @@ enum LintOverrides {
     /// Directories of the FHS that may hold packaged files without an override.
     static let standardTopLevel: Set<String> = ["bin", "boot", "etc", "lib", "lib32", "lib64", "libx32", "sbin", "usr", "var"]
 
-    /// fab's overrides for a package whose files live under `installPaths` (absolute paths such as
-    /// `/srv/shop`, `/opt/shop` or `/vrmd/whois`), in lintian 2.116's syntax (`package: tag [pointer]`,
-    /// `*` matching any text), each with a comment saying why.
-    static func forLayout(package: String, installPaths: [String]) -> String {
+    /// fab's overrides for a package installed at `installRoot` (such as `/srv/shop`, `/opt/shop` or
+    /// `/vrmd/whois`) with more of its layout's directories and links at `directories` and `links`
+    /// (absolute paths), in lintian 2.116's syntax (`package: tag [pointer]`, `*` matching any text),
+    /// each group after a comment saying why.
+    static func forLayout(package: String, installRoot: String, directories: [String] = [], links: [String] = []) -> String {
         var lines: [String] = []
         var seen = Set<String>()
         func add(_ comment: String, _ overrides: [String]) {
@@ -82,32 +83,40 @@ enum LintOverrides {
             lines.append("# " + comment)
             lines += fresh.map { "\(package): \($0)" }
         }
-        for path in installPaths {
+        /// Where the FHS leaves a path: the overrides for it, or none.
+        func placement(_ path: String, isDirectory: Bool) {
             let components = path.split(separator: "/").map(String.init)
-            guard let top = components.first else { continue }
+            guard let top = components.first else { return }
             let relative = components.joined(separator: "/")
-            // The directories between the top level and the install path, each reported on its own.
+            let pointer = isDirectory ? relative + "/*" : relative
+            // The directories between the top level and the path, each reported on its own.
             let parents = (1..<max(components.count, 1)).map { components.prefix($0).joined(separator: "/") + "/" }
             switch top {
             case "srv":
-                add("fab: the fabfile installs the app under /\(relative); where site software lives under /srv is the administrator's choice (FHS 3.17), which lintian cannot know.",
-                    parents.dropFirst().map { "dir-or-file-in-srv [\($0)]" } + ["dir-or-file-in-srv [\(relative)/*]"])
+                add("fab: the fabfile's layout installs /\(relative); where site software lives under /srv is the administrator's choice (FHS 3.17), which lintian cannot know.",
+                    parents.dropFirst().map { "dir-or-file-in-srv [\($0)]" } + ["dir-or-file-in-srv [\(pointer)]"])
             case "opt":
-                add("fab: the fabfile installs the app under /\(relative), a self-contained tree of software not shipped by Debian (FHS 3.13).",
-                    parents.dropFirst().map { "dir-or-file-in-opt [\($0)]" } + ["dir-or-file-in-opt [\(relative)/*]"])
+                add("fab: the fabfile's layout installs /\(relative), part of a self-contained tree of software not shipped by Debian (FHS 3.13).",
+                    parents.dropFirst().map { "dir-or-file-in-opt [\($0)]" } + ["dir-or-file-in-opt [\(pointer)]"])
             case _ where standardTopLevel.contains(top):
                 break
             default:
-                add("fab: the fabfile installs the app under /\(relative), a top-level directory of the site's own convention outside the FHS.",
-                    ["non-standard-toplevel-dir [\(top)/]", "file-in-unusual-dir [\(relative)/*]"])
+                add("fab: the fabfile's layout installs /\(relative), in a top-level directory of the site's own convention outside the FHS.",
+                    ["non-standard-toplevel-dir [\(top)/]", "file-in-unusual-dir [\(pointer)]"])
             }
-            add("fab: the virtualenv ships byte-code compiled for its final path at build time, because the service user cannot write to /\(relative) to compile it.",
-                ["package-installs-python-pycache-dir [\(relative)/*]"])
-            add("fab: wheels bundle the exact shared libraries they were built against in PKG.libs/ (auditwheel), mode 0755 as pip installs them; they are loaded through the extension's $ORIGIN RUNPATH, never from the system's paths.",
-                ["shared-library-is-executable * [\(relative)/*.libs/*]", "embedded-library * [\(relative)/*.libs/*]"])
-            add("fab: extensions built from source by pip keep a RUNPATH into the virtualenv, which fab rewrote to the install path; it points inside this package only.",
-                ["custom-library-search-path RUNPATH /\(relative)/* [\(relative)/*]"])
         }
+        placement(installRoot, isDirectory: true)
+        let root = String(installRoot.split(separator: "/").joined(separator: "/"))
+        add("fab: the virtualenv ships byte-code compiled for its final path at build time, because the service user cannot write to /\(root) to compile it.",
+            ["package-installs-python-pycache-dir [\(root)/*]"])
+        add("fab: the virtualenv's scripts run its own interpreter, which this package ships under /\(root).",
+            ["unusual-interpreter /\(root)/* [\(root)/*]"])
+        add("fab: wheels bundle the exact shared libraries they were built against in PKG.libs/ (auditwheel), mode 0755 as pip installs them; they are loaded through the extension's $ORIGIN RUNPATH, never from the system's paths.",
+            ["shared-library-is-executable * [\(root)/*.libs/*]", "embedded-library * [\(root)/*.libs/*]"])
+        add("fab: extensions built from source by pip keep a RUNPATH into the virtualenv, which fab rewrote to the install path; it points inside this package only.",
+            ["custom-library-search-path RUNPATH /\(root)/* [\(root)/*]"])
+        for directory in directories.sorted() where !directory.hasPrefix(installRoot + "/") { placement(directory, isDirectory: true) }
+        for link in links.sorted() where !link.hasPrefix(installRoot + "/") { placement(link, isDirectory: false) }
         return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
     }
 

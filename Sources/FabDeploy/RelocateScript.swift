@@ -29,7 +29,10 @@ installed at FINAL_ROOT. Steps:
      compiled again by the tree's own interpreter (bin/python3 of the virtualenv,
      so the cache tag matches), with FINAL_ROOT paths as the file names that
      tracebacks show.
-  4. Audit: every file (text or binary, byte-code included) and every symlink
+  4. Every *.dist-info/RECORD gets the hash (urlsafe base64 without padding, in
+     the row's own algorithm) and size of each listed file that changed, so pip
+     and importlib.metadata agree with the files again.
+  5. Audit: every file (text or binary, byte-code included) and every symlink
      target is searched for the bytes of BUILD_ROOT (and of its resolved path and
      %-encoded form); each one that still holds them is listed.
 Standard output ends with one line, FAB-RELOCATE-SUMMARY followed by a JSON object.
@@ -37,6 +40,10 @@ Exit status: 0 done and the audit passed; 1 the audit found references; 2 bad
 arguments; 3 a step could not be done (the summary's "error" says which).
 """
 
+import base64
+import csv
+import hashlib
+import io
 import json
 import os
 import re
@@ -389,6 +396,66 @@ def compile_bytecode(root, final, interpreter):
     return json.loads(proc.stdout.decode("utf-8").strip().splitlines()[-1])
 
 
+# ---------------------------------------------------------------- RECORD
+
+def file_digest(path, algorithm):
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+
+
+def refresh_records(build, final):
+    """Rewrite the hash and size of every RECORD row whose file no longer matches
+    them (text rewritten, ELF search path fixed or stripped, byte-code compiled
+    anew). Returns (RECORD files rewritten, rows updated)."""
+    files = rows_updated = 0
+    for top, dirs, names in os.walk(build):
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(top, d)))
+        record = os.path.join(top, "RECORD")
+        if not top.endswith(".dist-info") or "RECORD" not in names or os.path.islink(record):
+            continue
+        base = os.path.dirname(top)
+        with open(record, "rb") as f:
+            data = f.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            warn("%s is not UTF-8: its hashes were left as they are" % os.path.relpath(record, build))
+            continue
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        changed = False
+        for row in rows:
+            if len(row) < 3 or "=" not in row[1]:
+                continue
+            algorithm, _, old = row[1].partition("=")
+            path = row[0]
+            if os.path.isabs(path):
+                if not (path == final or path.startswith(final + "/")):
+                    continue
+                full = build + path[len(final):]
+            else:
+                full = os.path.normpath(os.path.join(base, path))
+            if os.path.islink(full) or not os.path.isfile(full):
+                continue
+            try:
+                digest = file_digest(full, algorithm)
+            except ValueError:
+                continue  # an algorithm this Python does not know
+            size = str(os.path.getsize(full))
+            if digest != old or row[2] != size:
+                row[1], row[2] = algorithm + "=" + digest, size
+                changed = True
+                rows_updated += 1
+        if changed:
+            out = io.StringIO()
+            csv.writer(out, lineterminator="\r\n" if "\r\n" in text else "\n").writerows(rows)
+            write_in_place(record, out.getvalue().encode("utf-8"))
+            files += 1
+    return files, rows_updated
+
+
 # ---------------------------------------------------------------- steps
 
 def relocate(build, final, pairs, strip, summary):
@@ -441,6 +508,8 @@ def relocate(build, final, pairs, strip, summary):
                           failed=result["failed"])
     for rel in result["failed"][:20]:
         warn("%s does not compile with %s: no byte-code for it" % (rel, interpreter))
+    files, rows = refresh_records(build, final)
+    summary["record"] = {"files": files, "entries": rows}
 
 
 def audit(build, pairs):
@@ -465,6 +534,7 @@ def main(argv):
         "other_text_files": [],
         "elf": {"search_path_fixed": 0, "stripped": 0, "tool": None},
         "pyc": {"removed": 0, "compiled": 0, "failed": [], "interpreter": None},
+        "record": {"files": 0, "entries": 0},
         "audit": {"ok": False, "scanned": 0, "offending": []},
         "error": None,
     }

@@ -6,7 +6,8 @@ import Foundation
 /// `pyvenv.cfg`, `direct_url.json`, `.pth` and `.egg-link` files, byte-code. fab builds it at
 /// ``buildRoot`` (say `/home/deploy/fab-builds/whois/20260101-abc/vrmd/whois/venv`) and the package
 /// installs it at ``finalRoot`` (`/vrmd/whois/venv`). ``RelocateScript`` runs on the build machine,
-/// rewrites every reference, recompiles byte-code with production paths, then audits the whole tree for
+/// rewrites every reference, recompiles byte-code with production paths, brings `*.dist-info/RECORD`
+/// hashes up to date with the changed files, then audits the whole tree for
 /// the build path's bytes; ``report(exitStatus:standardOutput:standardError:)`` turns its output into a
 /// ``RelocationReport`` or a ``RelocationError`` that lists what is left.
 ///
@@ -142,6 +143,10 @@ public struct Relocation: Sendable {
             var failed: [String]
             var interpreter: String?
         }
+        struct Record: Decodable {
+            var files: Int
+            var entries: Int
+        }
         struct Audit: Decodable {
             var ok: Bool
             var scanned: Int
@@ -154,6 +159,8 @@ public struct Relocation: Sendable {
         var other_text_files: [String]
         var elf: ELF
         var pyc: Bytecode
+        /// Absent from a summary of a script older than RECORD refreshing.
+        var record: Record?
         var audit: Audit
         var error: String?
     }
@@ -180,6 +187,10 @@ public struct RelocationReport: Sendable, Equatable {
     public var bytecodeFailed: [String]
     /// The interpreter that compiled the byte-code.
     public var interpreter: String?
+    /// `*.dist-info/RECORD` files whose hashes were brought up to date with the relocated files.
+    public var recordFilesUpdated: Int
+    /// RECORD rows (files) whose hash and size were rewritten.
+    public var recordEntriesUpdated: Int
     /// Files and symlinks the audit searched.
     public var filesScanned: Int
     /// Files that still contain the build path (relative paths); empty when the audit passed.
@@ -200,6 +211,8 @@ public struct RelocationReport: Sendable, Equatable {
         bytecodeCompiled = summary.pyc.compiled
         bytecodeFailed = summary.pyc.failed
         interpreter = summary.pyc.interpreter
+        recordFilesUpdated = summary.record?.files ?? 0
+        recordEntriesUpdated = summary.record?.entries ?? 0
         filesScanned = summary.audit.scanned
         offendingFiles = summary.audit.offending
         auditOnly = summary.mode == "audit-only"

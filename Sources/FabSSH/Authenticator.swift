@@ -9,7 +9,6 @@ struct Authenticator {
     let core: SessionCore
     let target: SSHTarget
     let secrets: SecretProvider
-    let deadline: Double
 
     /// One attempt, for the failure message.
     private struct Attempt {
@@ -22,12 +21,13 @@ struct Authenticator {
         let user = target.user
         let userLength = UInt32(user.utf8.count)
         var listPointer: UnsafeMutablePointer<CChar>?
+        let started = fab_monotonic_seconds()
         while true {
             listPointer = libssh2_userauth_list(session, user, userLength)
             if listPointer != nil || libssh2_userauth_authenticated(session) != 0 { break }
             let rc = libssh2_session_last_errno(session)
             guard rc == LIBSSH2_ERROR_EAGAIN else { throw core.failure(rc, operation: "authenticate", code: .authentication) }
-            try core.wait(deadline: deadline, cancel: nil, operation: "authenticate")
+            try core.waitForReply(since: started, cancel: nil, operation: "authenticate")
         }
         if libssh2_userauth_authenticated(session) != 0 { return } // the server accepted "none"
         let offered = Set((listPointer.map { String(cString: $0) } ?? "").split(separator: ",").map(String.init))
@@ -172,11 +172,14 @@ struct Authenticator {
 
     /// Repeats an authentication call while it says EAGAIN; returns its final status
     /// (a refusal is a status, not an error; a lost connection is an error).
+    /// Each call gets ``SessionCore/requestTimeout`` for the server's answer (prompts for secrets happen between
+    /// calls, so a slow typist never times out).
     private func retry(_ body: () -> Int32) throws -> Int32 {
+        let started = fab_monotonic_seconds()
         while true {
             let rc = body()
             if rc == LIBSSH2_ERROR_EAGAIN {
-                try core.wait(deadline: deadline, cancel: nil, operation: "authenticate")
+                try core.waitForReply(since: started, cancel: nil, operation: "authenticate")
                 continue
             }
             if rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_SEND || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT {

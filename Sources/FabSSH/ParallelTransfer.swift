@@ -120,6 +120,7 @@ extension SSHSession {
             closeLocal(fd)
             if !complete { unlink(temporary) }
         }
+        TemporaryNames.sweepLocal(in: localDirectory, own: (temporary as NSString).lastPathComponent)
         let tally = ProgressTally(path: localPath, total: info.size, handler: progress)
         try await eachRange(ranges, helpers: helpers) { core, range, cancel in
             try core.getRange(remote: remotePath, local: localPath, fd: fd, range: range, operation: operation, cancel: cancel, tally: tally)

@@ -127,7 +127,7 @@ extension SessionCore {
         }
         let operation = "run '\(command.count > 60 ? String(command.prefix(57)) + "..." : command)'"
         let deadline = options.timeout.map { fab_monotonic_seconds() + $0 }
-        let channel = try callPointer(operation, deadline: deadline, cancel: cancel) {
+        let channel = try callPointer(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) {
             fab_libssh2_channel_open_session(session)
         }
         var channelOpen = true
@@ -138,13 +138,13 @@ extension SessionCore {
             _ = libssh2_channel_free(channel)
         }
         if options.pty {
-            try call(operation, deadline: deadline, cancel: cancel) {
+            try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) {
                 fab_libssh2_channel_request_pty(channel, "xterm", 5, 200, 50)
             }
         }
         for (name, value) in options.environment.sorted(by: { $0.key < $1.key }) {
             do {
-                try call(operation, deadline: deadline, cancel: cancel) {
+                try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) {
                     fab_libssh2_channel_setenv(channel, name, UInt32(name.utf8.count), value, UInt32(value.utf8.count))
                 }
             } catch var error as SSHError {
@@ -154,7 +154,7 @@ extension SessionCore {
         }
         var pidMarker = PIDMarker(expected: options.stopOnInterrupt && !options.pty)
         let line = pidMarker.expected ? PIDMarker.prefix + command : command
-        try call(operation, deadline: deadline, cancel: cancel) {
+        try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) {
             fab_libssh2_channel_exec(channel, line, UInt32(line.utf8.count))
         }
         do {
@@ -240,8 +240,8 @@ extension SessionCore {
         for line in [stdoutLines.finish()].compactMap({ $0 }) { onLine?(.stdout, line) }
         for line in [stderrLines.finish()].compactMap({ $0 }) { onLine?(.stderr, line) }
 
-        try call(operation, deadline: deadline, cancel: cancel) { libssh2_channel_close(channel) }
-        try call(operation, deadline: deadline, cancel: cancel) { libssh2_channel_wait_closed(channel) }
+        try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) { libssh2_channel_close(channel) }
+        try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) { libssh2_channel_wait_closed(channel) }
         channelOpen = false
         let status = libssh2_channel_get_exit_status(channel)
         var signalPointer: UnsafeMutablePointer<CChar>?

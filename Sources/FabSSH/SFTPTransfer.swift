@@ -226,8 +226,10 @@ extension SessionCore {
         }
     }
 
-    /// Downloads one remote file to a temporary local name, then renames it into place.
-    func getFile(remote: String, local: String, cancel: CancellationFlag, progress: TransferProgressHandler?) throws {
+    /// Downloads one remote file to a temporary local name, then renames it into place. With
+    /// `sweep`, abandoned fab temporaries in the local directory are removed on the way.
+    func getFile(remote: String, local: String, sweep: Bool = true, cancel: CancellationFlag,
+                 progress: TransferProgressHandler?) throws {
         let operation = "get \(remote)"
         guard let info = try remoteStat(remote) else {
             throw SSHError(.sftp, host: label, operation: operation, path: remote, message: "\(remote) does not exist on the host.")
@@ -246,6 +248,7 @@ extension SessionCore {
             close(fd)
             if !complete { unlink(temporary) }
         }
+        if sweep { TemporaryNames.sweepLocal(in: localDirectory, own: (temporary as NSString).lastPathComponent) }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
         defer { buffer.deallocate() }
         var done: Int64 = 0

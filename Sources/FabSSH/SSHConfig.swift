@@ -231,6 +231,9 @@ public struct SSHConfig: Sendable {
     let files: [SSHConfigFile]
     let homeDirectory: String
 
+    /// The top-level files read (the `-F` file, or the user's then the system's), as given; missing files are not listed.
+    public var paths: [String] { files.map(\.path) }
+
     init(files: [SSHConfigFile], homeDirectory: String) {
         self.files = files
         self.homeDirectory = homeDirectory

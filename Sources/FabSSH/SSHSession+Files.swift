@@ -105,11 +105,14 @@ extension SessionCore {
         }
         try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: Int(info.mode)])
+        var swept = false
         for (name, entry) in try remoteList(remote) {
             let source = remote + "/" + name, destination = local + "/" + name
             switch entry.kind {
             case .directory: try getTree(remote: source, local: destination, cancel: cancel, progress: progress)
-            case .file: try getFile(remote: source, local: destination, cancel: cancel, progress: progress)
+            case .file:
+                try getFile(remote: source, local: destination, sweep: !swept, cancel: cancel, progress: progress)
+                swept = true
             case .symlink:
                 let sftp = try sftp()
                 var target = [CChar](repeating: 0, count: 4096)

@@ -109,8 +109,8 @@ public final class SSHSession: Sendable {
         // deadline taken there: a busy cooperative pool between steps cannot eat the timeout.
         try await core.perform { [tunnelSocket] core in
             let deadline = fab_monotonic_seconds() + target.connectTimeout
-            let socket = try tunnelSocket ?? SocketConnector.connect(host: target.hostName, port: target.port,
-                                                                      label: target.alias, deadline: deadline)
+            let socket = try tunnelSocket ?? SocketConnector.connect(host: target.hostName, port: target.port, label: target.alias,
+                                                                      deadline: deadline, configFiles: target.configFiles)
             core.upstream = upstream
             do {
                 try core.start(socket: socket, deadline: deadline, preferredKeyTypes: preferredKeyTypes)
@@ -129,7 +129,7 @@ public final class SSHSession: Sendable {
                 throw error
             }
             try HostKeyVerifier(core: core, target: target, knownHosts: knownHosts, warnings: warnings).verify()
-            try Authenticator(core: core, target: target, secrets: secrets, deadline: deadline + 3600).authenticate()
+            try Authenticator(core: core, target: target, secrets: secrets).authenticate()
             core.startIdleKeepalive()
         }
         return core

@@ -46,6 +46,9 @@ public struct SSHTarget: Sendable, Equatable, CustomStringConvertible {
     public static let defaultServerAliveCountMax = 3
     /// Jump hosts to tunnel through, outermost first (ssh_config's `ProxyJump`).
     public var jumpHosts: [SSHTarget]
+    /// The ssh_config files this target was resolved through (the `-F` file, or the user's then the system's),
+    /// named in messages that advise changing the configuration; empty when none was read.
+    public var configFiles: [String] = []
 
     public init(alias: String, hostName: String? = nil, port: Int = 22, user: String,
                 identityFiles: [String] = [], identitiesOnly: Bool = false, useAgent: Bool = true,

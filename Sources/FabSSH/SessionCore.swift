@@ -88,9 +88,15 @@ final class SessionCore: @unchecked Sendable {
         }
     }
 
-    /// Seconds an SFTP request, a channel open or a close may go without an answer before it fails: the server
-    /// answers these in milliseconds, so a minute of silence means it is stuck even while keepalives still flow.
+    /// Seconds an SFTP request, an authentication step, a channel open or request, or a close may go without an
+    /// answer before it fails: the server answers these in milliseconds, so a minute of silence means it is stuck
+    /// even while keepalives still flow.
     static let requestTimeout: Double = 60
+
+    /// The deadline for one request to the server: ``requestTimeout`` from now, or `deadline` when sooner.
+    static func requestDeadline(within deadline: Double?) -> Double {
+        min(deadline ?? .infinity, fab_monotonic_seconds() + requestTimeout)
+    }
 
     /// Repeats a libssh2 call that returns an `Int32` status while it says EAGAIN.
     /// - Throws: ``SSHError`` on timeout, cancellation, a dead peer, or a negative status.
@@ -173,7 +179,7 @@ final class SessionCore: @unchecked Sendable {
         do {
             try wait(deadline: since + Self.requestTimeout, cancel: cancel, operation: operation)
         } catch var error as SSHError where error.code == .timeout {
-            error.message = "the server sent no answer for \(Int(Self.requestTimeout)) s although the connection is up; sshd or its SFTP server on the host is stuck or overloaded. Check the host and run again."
+            error.message = "the server sent no answer for \(Int(Self.requestTimeout)) s although the connection is up; sshd (or its SFTP server) on the host is stuck or overloaded. Check the host and run again."
             throw error
         }
     }

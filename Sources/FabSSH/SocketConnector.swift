@@ -5,7 +5,8 @@ import Foundation
 enum SocketConnector {
     /// Connects to `host:port`, trying each resolved address in turn until one answers.
     /// - Throws: ``SSHError`` (`.resolve`, `.connect`, `.connectTimeout`) naming the host and the system's reason.
-    static func connect(host: String, port: Int, label: String, deadline: Double) throws -> Int32 {
+    /// - Parameter configFiles: the ssh_config files in use, named in the advice when the name does not resolve.
+    static func connect(host: String, port: Int, label: String, deadline: Double, configFiles: [String] = []) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -13,7 +14,7 @@ enum SocketConnector {
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {
             throw SSHError(.resolve, host: label, operation: "connect", underlying: String(cString: gai_strerror(status)),
-                           message: "could not resolve '\(host)'; check the name, or give HostName in ~/.ssh/config.")
+                           message: "could not resolve '\(host)'; check the name, or give it a HostName in \(configFiles.isEmpty ? "an ssh_config file (fab -F FILE, or ~/.ssh/config)" : configFiles.joined(separator: " or "))).")
         }
         defer { freeaddrinfo(list) }
         var lastError = "no address"

@@ -206,7 +206,7 @@ public struct TargetResolver: Sendable {
         var identities = extraIdentities.map { Self.expandHome($0, home: homeDirectory) }
         for file in resolved.identityFiles where !identities.contains(file) { identities.append(file) }
         let configuredTimeout = resolved.connectTimeout.flatMap { $0 > 0 ? Double($0) : nil }
-        return SSHTarget(
+        var target = SSHTarget(
             alias: alias, hostName: resolved.hostName, port: port ?? resolved.port ?? 22,
             user: user ?? resolved.user ?? localUser, identityFiles: identities,
             identitiesOnly: resolved.identitiesOnly ?? false, useAgent: overrides.useAgent ?? true,
@@ -216,6 +216,8 @@ public struct TargetResolver: Sendable {
             connectTimeout: overrides.connectTimeout ?? configuredTimeout ?? 10,
             serverAliveInterval: overrides.serverAliveInterval ?? resolved.serverAliveInterval ?? SSHTarget.defaultServerAliveInterval,
             serverAliveCountMax: overrides.serverAliveCountMax ?? resolved.serverAliveCountMax ?? SSHTarget.defaultServerAliveCountMax)
+        target.configFiles = config.paths
+        return target
     }
 
     /// `StrictHostKeyChecking` as a fab policy. Unset means OpenSSH's `ask`, which without a terminal is strict.

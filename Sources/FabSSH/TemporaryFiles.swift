@@ -67,6 +67,23 @@ public enum TemporaryNames {
     }
 }
 
+extension TemporaryNames {
+    /// Removes the abandoned download temporaries in the local `directory` (a `get` that was
+    /// killed), judged like upload temporaries against `own`, the caller's fresh temporary there.
+    /// Best effort.
+    static func sweepLocal(in directory: String, own: String) {
+        let path = directory.isEmpty ? "." : directory
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
+        func modified(_ name: String) -> Int64? { localStat(path + "/" + name).map { Int64($0.st_mtim.tv_sec) } }
+        let now = modified(own) ?? Int64.min
+        for name in names where name.hasPrefix(".") && name != own {
+            guard maker(of: name, staging: false) != nil,
+                  isAbandoned(name, staging: false, modified: modified(name) ?? Int64.max, now: now) else { continue }
+            unlink(path + "/" + name)
+        }
+    }
+}
+
 extension SSHSession {
     /// Removes the sudo staging directories in `/tmp` that a killed fab left (see ``TemporaryNames``),
     /// judging ages against `own`, the staging directory this upload has just made. Best effort.

@@ -95,7 +95,7 @@ struct FabCommandTests {
             let needsValue = !["-l", "--list", "--rebuild", "--use-agent", "--no-use-agent", "-P", "--parallel",
                                "--dry-run", "-w", "--warn-only", "--version"].contains(spelling)
             if spelling == "--version" { continue }
-            let value = spelling == "--known-hosts-policy" ? "strict"
+            let value = spelling == "--known-hosts-policy" ? "strict" : spelling == "--keepalive" ? "15:3"
                 : spelling.contains("answer") ? "a=b" : spelling.contains("pool") || spelling == "-z" ? "2"
                 : spelling.contains("hide") || spelling.contains("show") ? "stdout" : "x"
             let command = try parse(needsValue ? [spelling, value, "task"] : [spelling, "task"])

@@ -123,5 +123,12 @@ struct FabRemoteTests {
         let accepted = try fab.run(["-F", config, "-H", "h9", "--known-hosts-policy", "accept-new", "deploy"])
         #expect(accepted.status == 0, "\(accepted.stderr)")
         #expect(try String(contentsOfFile: empty, encoding: .utf8).contains("ssh-ed25519"))
+        // insecure connects, but says on every run that it did not check the key.
+        try FileManager.default.removeItem(atPath: empty)
+        let insecure = try fab.run(["-F", config, "-H", "h9", "--known-hosts-policy", "insecure", "--keepalive", "5:2", "deploy"])
+        #expect(insecure.status == 0, "\(insecure.stderr)")
+        #expect(insecure.stdout.contains("[h9] warning: the host key of"), "\(insecure.stdout)")
+        #expect(insecure.stdout.contains("host-key policy is insecure"))
+        #expect(!FileManager.default.fileExists(atPath: empty))
     }
 }

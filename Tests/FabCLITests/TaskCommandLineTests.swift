@@ -41,6 +41,9 @@ struct TaskCommandLineTests {
         Case(words: ["greet:name=a=b"], expected: [TaskInvocation(taskName: "greet", values: ["name": "a=b"])]),
         Case(words: ["greet:name="], expected: [TaskInvocation(taskName: "greet", values: ["name": ""])]),
         Case(words: ["greet:x:y"], expected: [TaskInvocation(taskName: "greet", values: ["name": "x:y"])]),
+        // Empty positional values are values (Fabric passes '' too), not skipped.
+        Case(words: ["greet:,7"], expected: [TaskInvocation(taskName: "greet", values: ["name": "", "times": "7"])]),
+        Case(words: ["deploy:,no,3"], expected: [TaskInvocation(taskName: "deploy", values: ["branch": "", "fast": "no", "count": "3"])]),
         Case(words: ["deploy", "--count", "3", "--branch", "dev"],
              expected: [TaskInvocation(taskName: "deploy", values: ["count": "3", "branch": "dev"])]),
         Case(words: ["deploy", "--count=3", "--fast"],

@@ -30,6 +30,7 @@ struct DeploymentBuildTests {
 
     /// A deployment whose build host is `server`, with the apt step already done for its user.
     private func makeDeployment(_ server: SSHServer, output: CapturedOutput, app: String, project: String, artifacts: String,
+                                debug: Bool = false,
                                 configure: @escaping (inout Deployment.Settings) -> Void) async throws -> Deployment {
         let user = try TestUser.standard()
         try mustRun(["/bin/sh", "-c", "mkdir -p \"$1/.cache\" && touch \"$1/.cache/fab-apt-updated\" && chown -R \"$2\" \"$1/.cache\"", "sh", user.home, user.name])
@@ -38,7 +39,7 @@ struct DeploymentBuildTests {
             guard host == "buildvm" else { throw FabError(.noHost, "no host \(host) in these tests") }
             return target
         }, secrets: { _ in nil })
-        let runtime = FabRuntime(pool: pool, output: output.sink)
+        let runtime = FabRuntime(pool: pool, output: output.sink, debug: debug)
         return try await Deployment(Fab(host: nil, runtime: runtime), app: app, projectDirectory: project) { settings in
             settings.python = debianPython
             settings.upgradePip = false
@@ -59,7 +60,17 @@ struct DeploymentBuildTests {
     @Test func buildsALayoutOfItsOwnWithTheInterpretersPackages() async throws {
         let tmp = try TemporaryDirectory("build-layout")
         defer { tmp.remove() }
-        let project = try makeProject(tmp, files: ["fabkit/__init__.py": "VERSION = 1\n", "serve.py": "import fabkit\n",
+        // A native extension that links a library bundled beside it, as wheels repaired by auditwheel do
+        // (`PKG.libs/`, found through $ORIGIN): dpkg-shlibdeps warns about both files.
+        try tmp.write("b.c", "int fab_b(void) { return 1; }\n")
+        try tmp.write("m.c", "#include <stdio.h>\nint fab_b(void);\nint fab_m(void) { return printf(\"%d\", fab_b()); }\n")
+        let libs = tmp.path + "/project/fabkit/fabkit.libs", ext = tmp.path + "/project/fabkit/fabkit"
+        try FileManager.default.createDirectory(atPath: libs, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: ext, withIntermediateDirectories: true)
+        try mustRun(["/usr/bin/gcc", "-shared", "-fPIC", "-o", libs + "/libfabb-1a2b3c4d.so.1", "-Wl,-soname,libfabb-1a2b3c4d.so.1", tmp.path + "/b.c"])
+        try mustRun(["/usr/bin/gcc", "-shared", "-fPIC", "-o", ext + "/_native.so", tmp.path + "/m.c", "-L" + libs, "-l:libfabb-1a2b3c4d.so.1",
+                     "-Wl,-rpath,$ORIGIN/../fabkit.libs"])
+        let project = try makeProject(tmp, files: ["fabkit/fabkit/__init__.py": "VERSION = 1\n", "serve.py": "import fabkit\n",
                                                    "conf/fabkit.ini": "[fabkit]\n", "debian/postinst": "#!/bin/sh\nexit 0\n"])
         let server = try SSHServer()
         defer { server.stop() }
@@ -72,7 +83,8 @@ struct DeploymentBuildTests {
         try await deploy.prepareApp(version: "1")
         let deb = try await deploy.buildDeb()
         let contents = try mustRun(["/usr/bin/dpkg-deb", "-c", deb]).stdout
-        for path in ["./srv/fabkit/fabkit/serve.py", "./srv/fabkit/fabkit/fabkit/__init__.py", "./etc/fabkit/fabkit.ini",
+        for path in ["./srv/fabkit/fabkit/serve.py", "./srv/fabkit/fabkit/fabkit/fabkit/__init__.py", "./etc/fabkit/fabkit.ini",
+                     "./srv/fabkit/fabkit/fabkit/fabkit/_native.so", "./srv/fabkit/fabkit/fabkit/fabkit.libs/libfabb-1a2b3c4d.so.1",
                      "./srv/fabkit/venv/bin/python3", "./usr/bin/fabkit-python -> /srv/fabkit/venv/bin/python3",
                      "./srv/fabkit/current -> fabkit"] {
             #expect(contents.contains(path), "\(path) missing from\n\(contents)")
@@ -80,7 +92,13 @@ struct DeploymentBuildTests {
         #expect(!contents.contains("./srv/fabkit/fabkit/conf") && !contents.contains("./srv/fabkit/app"))
         let version = try mustRun([debianPython, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let depends = try mustRun(["/usr/bin/dpkg-deb", "-f", deb, "Depends"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(depends.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } == ["python3", "python\(version)"], "\(depends)")
+        let relations = depends.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(relations.count == 3 && relations.first?.hasPrefix("libc6 (>= ") == true, "\(depends)")
+        #expect(relations.suffix(2) == ["python3", "python\(version)"], "\(depends)")
+        // The warnings about the bundled library are one line, not one err: line each.
+        let summary = output.value.split(separator: "\n").filter { $0.hasPrefix("[buildvm] dpkg-shlibdeps: ") && $0.contains(" warning(s) (") }
+        #expect(summary.count == 1 && summary[0].contains(" × binaries to analyze should already be installed"), "\(output.value)")
+        #expect(!output.value.contains("err: dpkg-shlibdeps: warning"))
         #expect(try mustRun(["/usr/bin/dpkg-deb", "-I", deb, "conffiles"]).stdout == "/etc/fabkit/fabkit.ini\n")
         #expect(try leftovers(app: "fabkit").isEmpty)
     }
@@ -114,5 +132,35 @@ struct DeploymentBuildTests {
             }
         }
         #expect(!FileManager.default.fileExists(atPath: tmp.path + "/out"))
+    }
+
+    /// The warnings' summary line always; each warning only at the debug level; all of them in the log file.
+    @Test func shlibdepsWarningsAreOneLineUnlessDebugging() async throws {
+        let tmp = try TemporaryDirectory("warnings")
+        defer { tmp.remove() }
+        let server = try SSHServer()
+        defer { server.stop() }
+        let project = try makeProject(tmp, files: ["app.py": "print(1)\n"])
+        let user = try TestUser.standard()
+        let log = user.home + "/fab-warnings-\(UUID().uuidString.prefix(8)).log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let stderr = """
+            dpkg-shlibdeps: warning: binaries to analyze should already be installed in their package's directory
+            dpkg-shlibdeps: warning: $ORIGIN is used in RPATH of /b/pkg/x/_imaging.so and the corresponding directory could not be identified
+            dpkg-shlibdeps: warning: binaries to analyze should already be installed in their package's directory
+
+            """
+        for debug in [false, true] {
+            let output = CapturedOutput()
+            let deploy = try await makeDeployment(server, output: output, app: "fabwarn", project: project, artifacts: tmp.path, debug: debug) { _ in }
+            let build = deploy.fab.on("buildvm")
+            try await deploy.reportShlibdepsWarnings(ShlibdepsWarnings(standardError: stderr), log: log, on: build)
+            let lines = output.value.split(separator: "\n").filter { !$0.contains("run:") }
+            let summary = "[buildvm] dpkg-shlibdeps: 3 warning(s) (2 × binaries to analyze should already be installed in their package's directory; 1 × $ORIGIN is used in RPATH of … and the corresponding directory could not be identified); `fab --show debug` prints them all"
+            #expect(lines.first.map(String.init) == summary)
+            #expect(lines.count == (debug ? 4 : 1), "\(lines)")
+            if debug { #expect(lines.last == "[buildvm] dpkg-shlibdeps: warning: binaries to analyze should already be installed in their package's directory") }
+            #expect(try String(contentsOfFile: log, encoding: .utf8) == stderr.replacingOccurrences(of: "\n\n", with: "\n"))
+        }
     }
 }

@@ -21,6 +21,7 @@ private func makeVirtualenvPackage(in tmp: TemporaryDirectory, package: String, 
     try tmp.write("\(package)/\(relative)/venv/lib/python3.11/site-packages/mod/__init__.py", "VALUE = 1\n")
     try tmp.write("\(package)/\(relative)/venv/lib/python3.11/site-packages/mod/__pycache__/__init__.cpython-311.pyc", Data([0x61, 0x0d, 0x0d, 0x0a]))
     try tmp.write("\(package)/\(relative)/app/main.py", "print('hello')\n")
+    try tmp.write("\(package)/\(relative)/venv/bin/demo-cli", "#!\(root)/venv/bin/python3.11\nimport mod\n", mode: 0o755)
     try FileManager.default.createDirectory(atPath: site + "/numpy.libs", withIntermediateDirectories: true)
     try FileManager.default.copyItem(atPath: URL(fileURLWithPath: "/usr/lib/x86_64-linux-gnu/libz.so.1").resolvingSymlinksInPath().path, toPath: site + "/numpy.libs/libz-4d2a6e8b.so.1.2.13")
     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: site + "/numpy.libs/libz-4d2a6e8b.so.1.2.13")
@@ -61,17 +62,21 @@ private func makeVirtualenvPackage(in tmp: TemporaryDirectory, package: String, 
 struct LintPolicyTests {
     @Test("fab's overrides follow the layout, use lintian 2.116's pointers and say why")
     func overridesForLayouts() {
-        let srv = LintOverrides.forLayout(package: "shop", installPaths: ["/srv/www/shop"])
+        let srv = LintOverrides.forLayout(package: "shop", installRoot: "/srv/www/shop", directories: ["/etc/shop", "/srv/www/shop/static", "/opt/shop-data"], links: ["/usr/bin/shop", "/srv/shop-current"])
         #expect(srv.contains("shop: dir-or-file-in-srv [srv/www/]\n"))
         #expect(srv.contains("shop: dir-or-file-in-srv [srv/www/shop/*]\n"))
         #expect(srv.contains("shop: shared-library-is-executable * [srv/www/shop/*.libs/*]\n"))
         #expect(srv.contains("shop: custom-library-search-path RUNPATH /srv/www/shop/* [srv/www/shop/*]\n"))
-        #expect(!srv.contains("non-standard-toplevel-dir") && !srv.contains("dir-or-file-in-opt"))
-        let opt = LintOverrides.forLayout(package: "vrmd-shop", installPaths: ["/opt/shop"])
+        #expect(srv.contains("shop: unusual-interpreter /srv/www/shop/* [srv/www/shop/*]\n"))
+        #expect(!srv.contains("non-standard-toplevel-dir") && !srv.contains("etc/shop") && !srv.contains("usr/bin"))
+        // The layout's directories and links outside the install root: a directory with its contents, a link by itself.
+        #expect(srv.contains("shop: dir-or-file-in-opt [opt/shop-data/*]\n") && srv.contains("shop: dir-or-file-in-srv [srv/shop-current]\n"))
+        #expect(!srv.contains("srv/www/shop/static"))
+        let opt = LintOverrides.forLayout(package: "vrmd-shop", installRoot: "/opt/shop")
         #expect(opt.contains("vrmd-shop: dir-or-file-in-opt [opt/shop/*]\n") && !opt.contains("srv"))
-        let site = LintOverrides.forLayout(package: "vrmd-whois", installPaths: ["/vrmd/whois"])
+        let site = LintOverrides.forLayout(package: "vrmd-whois", installRoot: "/vrmd/whois")
         #expect(site.contains("vrmd-whois: non-standard-toplevel-dir [vrmd/]\nvrmd-whois: file-in-unusual-dir [vrmd/whois/*]\n"))
-        let fhs = LintOverrides.forLayout(package: "shop", installPaths: ["/usr/lib/shop"])
+        let fhs = LintOverrides.forLayout(package: "shop", installRoot: "/usr/lib/shop")
         #expect(!fhs.contains("toplevel") && fhs.contains("package-installs-python-pycache-dir [usr/lib/shop/*]"))
         // Every override line follows a comment that says why.
         for text in [srv, opt, site] {
@@ -146,7 +151,7 @@ struct LintPolicyTests {
         let tmp = try TemporaryDirectory("lint")
         defer { tmp.remove() }
         func fab(_ package: String, _ root: String) -> String {
-            LintOverrides.forLayout(package: package, installPaths: [root])
+            LintOverrides.forLayout(package: package, installRoot: root)
         }
         let srv = try makeVirtualenvPackage(in: tmp, package: "demo", root: "/srv/demo", overrides: fab("demo", "/srv/demo"))
         let opt = try makeVirtualenvPackage(in: tmp, package: "vrmd-demo", root: "/opt/demo", overrides: fab("vrmd-demo", "/opt/demo"))
@@ -172,6 +177,8 @@ struct LintPolicyTests {
         #expect(report("demo").overridden.keys.contains("embedded-library"))
         #expect(report("demo").overridden.keys.contains("shared-library-is-executable"))
         #expect(report("demo").overridden.keys.contains("custom-library-search-path"))
+        #expect(report("demo").overridden.keys.contains("unusual-interpreter"))
+        #expect(report("bare").warnings.contains { $0.contains("unusual-interpreter") })
         #expect(report("vrmd-demo").overridden["dir-or-file-in-opt", default: 0] > 5)
         #expect(report("vrmd-site").overridden.keys.contains("non-standard-toplevel-dir"))
         #expect(report("withvcs").overridden["package-contains-vcs-control-file"] == 1)

@@ -8,20 +8,11 @@ import Glibc
 import Testing
 @testable import FabDeploy
 
-/// Everything the deploy kit printed, for assertions.
-final class DeployOutput: @unchecked Sendable {
-    // Appended from session queues, read after operations finish.
-    private let lock = NSLock()
-    private var text = ""
-    var sink: OutputSink { OutputSink(write: { line in self.lock.withLock { self.text += line } }) }
-    var value: String { lock.withLock { text } }
-}
-
 /// A loopback sshd that plays the repository host (`repo`) and the build host (`buildvm`) as the
 /// test user, a reprepro base owned by that user, and a local artifact directory.
 struct PublishBench {
     let server: SSHServer
-    let output = DeployOutput()
+    let output = CapturedOutput()
     let runtime: FabRuntime
     /// A private directory owned by the test user: `apt` (the served base) and `apt-archive` live here.
     let work: String

@@ -50,6 +50,33 @@ print(path)
     return try mustRun([debianPython, "-c", program, directory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
+/// What importlib.metadata (pip's view of installed files) finds wrong in the RECORD files of the
+/// virtualenv whose interpreter is `python`: the number of hashed rows, then one line per file whose
+/// hash or size differs from its row, or that is missing.
+private func recordMismatches(python: String) throws -> (checked: Int, wrong: [String]) {
+    let program = """
+        import base64, hashlib, importlib.metadata as md
+        checked, wrong = 0, []
+        for dist in md.distributions():
+            for f in dist.files or []:
+                if not f.hash:
+                    continue
+                checked += 1
+                try:
+                    data = open(f.locate(), "rb").read()
+                except OSError:
+                    wrong.append("missing " + str(f))
+                    continue
+                digest = base64.urlsafe_b64encode(hashlib.new(f.hash.mode, data).digest()).rstrip(b"=").decode()
+                if digest != f.hash.value or len(data) != f.size:
+                    wrong.append(str(f))
+        print(checked)
+        print("\\n".join(wrong))
+        """
+    let lines = try mustRun([python, "-I", "-c", program]).stdout.split(separator: "\n").map(String.init)
+    return (Int(lines.first ?? "") ?? 0, Array(lines.dropFirst()))
+}
+
 @Suite("Relocation: command and summary")
 struct RelocationCommandTests {
     @Test func argumentsAndQuoting() throws {
@@ -166,10 +193,16 @@ struct RelocationTreeTests {
         #expect(try searchPath(of: sitePackages + "/" + extensionName) == (canFixSearchPaths ? build + "/lib" : nil))
         #expect(try String(contentsOfFile: build + "/bin/hello", encoding: .utf8).hasPrefix("#!/bin/sh\n'''exec'"))
 
+        let before = try recordMismatches(python: build + "/bin/python3")
+        #expect(before.checked > 100 && before.wrong.isEmpty, "\(before.wrong)")
+
         let relocation = try Relocation(buildRoot: build, finalRoot: final)
         let (output, result) = try relocate(relocation)
         let report = try result.get()
         #expect(output.status == 0)
+        // The scripts of hello and pip lost their polyglot shebangs, direct_url.json names the final path
+        // (pip records byte-code without hashes): their RECORD rows say so.
+        #expect(report.recordEntriesUpdated >= 5 && report.recordFilesUpdated >= 2, "\(report)")
         #expect(report.rewritten["polyglot_shebang", default: 0] >= 2)  // hello, pip, ...
         #expect(report.rewritten["activate"] == 3)  // activate, activate.csh, activate.fish
         #expect(report.rewritten["pyvenv_cfg"] == 1)
@@ -185,6 +218,11 @@ struct RelocationTreeTests {
         try FileManager.default.createDirectory(atPath: tmp.path + "/installed/vrmd/hello", withIntermediateDirectories: true)
         try FileManager.default.moveItem(atPath: build, toPath: final)
         let finalSitePackages = final + sitePackages.dropFirst(build.count)
+
+        let after = try recordMismatches(python: final + "/bin/python3")
+        #expect(after.checked == before.checked && after.wrong.isEmpty, "\(after.wrong)")
+        let helloRecord = try String(contentsOfFile: finalSitePackages + "/hello-1.0.dist-info/RECORD", encoding: .utf8)
+        #expect(helloRecord.contains("../../../bin/hello,sha256="))
 
         let hello = try String(contentsOfFile: final + "/bin/hello", encoding: .utf8)
         #expect(hello.hasPrefix("#!\(final)/bin/python3\n"))

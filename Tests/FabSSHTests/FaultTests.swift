@@ -87,7 +87,8 @@ struct FaultTests {
         let elapsed = Date().timeIntervalSince(started)
         #expect(error?.code == .connectionLost)
         #expect(error?.message.contains("stopped answering") == true, "\(String(describing: error))")
-        #expect(elapsed > 1.5 && elapsed < 6, "reported after \(elapsed) s")
+        // Silence counts from the last bytes received (up to 0.5 s before the stop), so the report comes 1.5 to 2 s after it.
+        #expect(elapsed > 1 && elapsed < 6, "reported after \(elapsed) s")
     }
 
     @Test("a server whose sshd is stopped mid-transfer is reported within the keepalive window")
@@ -139,5 +140,23 @@ struct FaultTests {
         try await Task.sleep(for: .milliseconds(200))
         let session = try await SSHSession.connect(to: server.target())
         #expect(try await session.execute("echo back").stdout == "back\n")
+    }
+}
+
+@Suite("Messages name the files in use")
+struct FilesInUseTests {
+    @Test("a name that does not resolve is sent to the ssh_config file actually read (-F), not ~/.ssh/config")
+    func unresolvableNamesConfig() async throws {
+        let directory = try TemporaryDirectory.make(prefix: "fab-files").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/custom_config"
+        try "Host app\n  HostName app.does-not-exist.invalid\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let target = try TargetResolver(config: try SSHConfig.load(path: file, homeDirectory: directory),
+                                        localUser: "tester", homeDirectory: directory).resolve("app")
+        #expect(target.configFiles == [file])
+        let error = await #expect(throws: SSHError.self) { _ = try await SSHSession.connect(to: target) }
+        #expect(error?.code == .resolve)
+        #expect(error?.message.contains(file) == true, "\(String(describing: error))")
+        #expect(error?.message.contains("~/.ssh") == false)
     }
 }
