@@ -362,7 +362,7 @@ public struct Deployment: Sendable {
             try await build.sudo(DeploymentCommands.aptInstall(packages))
         }
         try await build.hide(.running) { try await build.run(DeploymentCommands.touchAptStamp(stamp)) }
-        say(settings.buildHost, "build dependencies ready in \(Self.seconds(since: started))")
+        say(settings.buildHost, dryRun ? "dry run: the build dependencies above would be installed" : "build dependencies ready in \(Self.seconds(since: started))")
     }
 
     /// The highest version the build host's apt, the repository (published and archived) and the
@@ -519,7 +519,7 @@ public struct Deployment: Sendable {
         if let code {
             try await build.run("cd \(q(code)) && rm -rf build *.egg-info && find . -name __pycache__ -prune -exec rm -rf {} +")
         }
-        say(settings.buildHost, "virtualenv ready in \(Self.seconds(since: started)) (Python \(pythonVersion))")
+        say(settings.buildHost, dryRun ? "dry run: the virtualenv would be built with Python \(pythonVersion)" : "virtualenv ready in \(Self.seconds(since: started)) (Python \(pythonVersion))")
         try await runBuildSteps(.installed, context)
         mark = timings.add(buildSteps.isEmpty ? "pip" : "pip+steps", since: mark)
 
@@ -613,7 +613,7 @@ public struct Deployment: Sendable {
         let remoteDeb = dir + "/" + fileName
         try await build.run(DeploymentCommands.buildDeb(stagingDirectory: staging, output: remoteDeb, level: settings.compressionLevel))
         let remoteHash = try await read(build, DeploymentCommands.sha256(remoteDeb), planned: "")
-        say(settings.buildHost, "built \(fileName) in \(Self.seconds(since: started))")
+        say(settings.buildHost, dryRun ? "dry run: dpkg-deb would make \(fileName)" : "built \(fileName) in \(Self.seconds(since: started))")
         mark = timings.add("dpkg-deb", since: mark)
 
         if dryRun {
