@@ -135,7 +135,7 @@ final class ScopeAndLitterTests {
         #expect(pty.map { !"\($0)".contains(secret) } == true)
     }
 
-    @Test("secret values reach a command run by a sudo that asks for its password (sent first), with and without cached credentials")
+    @Test("secret values reach a command run by a sudo that asks for its password, ahead of the command's own input, with and without cached credentials")
     func secretsWithSudoPassword() async throws {
         let password = "pw-\(UUID().uuidString.prefix(8))"
         let user = try TestUser.named("fabcorpuspw", password: password)
@@ -154,9 +154,9 @@ final class ScopeAndLitterTests {
         for _ in 0..<2 {  // the second time sudo may have the credentials cached
             try? FileManager.default.removeItem(atPath: out)
             let result = try await fab.withEnv(secrets: ["TOKEN": Secret(secret)]) {
-                try await fab.sudo("printf %s \"$TOKEN\" > \(fab.quote(out)); id -un")
+                try await fab.sudo("printf %s \"$TOKEN\" > \(fab.quote(out)); id -un; cat", stdin: "own input\n")
             }
-            #expect(result.output == "root")
+            #expect(result.output == "root\nown input")
             #expect(FileManager.default.contents(atPath: out) == Data(secret.utf8))
             for field in [result.executed, result.stdout, result.stderr] {
                 #expect(!field.contains(secret) && !field.contains(password))
