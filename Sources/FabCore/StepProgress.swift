@@ -60,12 +60,15 @@ final class StepProgress: @unchecked Sendable {
         }
     }
 
-    /// Ends the step: its row is replaced by the result line.
+    /// Ends the step: its row is replaced by the result line (for a step that failed or took a
+    /// second or more; a quicker one leaves no line).
     func finish(failed: Bool) {
         lock.withLock {
             finished = true
             if output.live { output.endProgress(host, key: key) }
-            let elapsed = Self.seconds(now() - started)
+            let seconds = now() - started
+            guard failed || seconds >= 1 else { return }
+            let elapsed = Self.seconds(seconds)
             output.line(host, .status, failed ? "\(name): failed after \(elapsed)" : "\(name): done in \(elapsed)", visible: visible)
         }
     }
@@ -96,8 +99,8 @@ extension Fab {
     /// row `[host] name (12.3 s): last output line` below other output, replaced by
     /// `[host] name: done in 13.1 s` (or `failed after`) when it ends; in a log, a line every
     /// `heartbeat` seconds while it runs (`name: still running after 10.0 s (last: ...)`) and the
-    /// result line. The last output line counts lines hidden with ``hide(_:_:)`` too. Part of the
-    /// `status` output group.
+    /// result line. A step that succeeds in under a second leaves no result line. The last output
+    /// line counts lines hidden with ``hide(_:_:)`` too. Part of the `status` output group.
     /// - Parameters:
     ///   - name: what the step does (`pip install`, `lintian`).
     ///   - heartbeat: seconds between "still running" lines when output is not a terminal.

@@ -489,10 +489,12 @@ public struct Deployment: Sendable {
 
         // The virtualenv, with the persistent pip cache.
         let pythonVersion = try await read(build, DeploymentCommands.pythonVersion(python), planned: Self.plannedPythonVersion(python))
-        try await build.run(DeploymentCommands.createVirtualenv(python: python, venv: venv))
-        if settings.upgradePip {
-            try await build.run(DeploymentCommands.pipInstall(venv: venv, arguments: ["--upgrade", "pip", "wheel"], cacheDirectory: cache,
-                                                              indexURL: settings.indexURL, extraIndexURLs: settings.extraIndexURLs))
+        try await build.step("virtualenv") {
+            try await build.run(DeploymentCommands.createVirtualenv(python: python, venv: venv))
+            if settings.upgradePip {
+                try await build.run(DeploymentCommands.pipInstall(venv: venv, arguments: ["--upgrade", "pip", "wheel"], cacheDirectory: cache,
+                                                                  indexURL: settings.indexURL, extraIndexURLs: settings.extraIndexURLs))
+            }
         }
         mark = timings.add("venv", since: mark)
         var requirements: [String] = [], project: [String] = []
