@@ -42,7 +42,7 @@ final class TransferMeter: @unchecked Sendable {
         self.output = output
         self.host = host
         self.verb = verb
-        self.key = "\(verb) \(name)"
+        self.key = "\(verb) \((name as NSString).lastPathComponent)"
         self.name = name
         self.tree = tree
         self.visible = visible
