@@ -221,7 +221,7 @@ public final class Fab: Sendable {
         }
         if (output.live || step != nil) && !quiet {
             options.onPartialLine = { stream, text in
-                step?.saw(text)
+                step?.sawPartial(text)
                 output.partial(host, stream == .stdout ? .stdout : .stderr, text, visible: visible)
             }
         }

@@ -89,28 +89,51 @@ public final class OutputSink: Sendable {
     public func line(_ host: String, _ kind: Kind, _ text: String, visible: OutputGroups = Settings.current.visible) {
         guard !hidden.contains(kind.group), visible.contains(kind.group) else { return }
         let whole = render(host, kind, Self.lastFrame(text)) + "\n"
-        lock.withLock { aroundLiveLine(key: Self.liveKey(host, kind)) { write(whole) } }
+        let key = Self.liveKey(host, kind)
+        lock.withLock {
+            liveLine.pendingSince[key] = nil
+            aroundLiveLine(key: key) { write(whole) }
+        }
     }
 
-    /// Shows the incomplete last line of a host's output stream as it is drawn, on a terminal only:
+    /// Shows the incomplete last line of a host's output stream as it is drawn, on a terminal only
+    /// (from its first carriage return, or once more of it arrives 200 ms after it began):
     /// a labelled live line, rewritten in place with each new frame and replaced by the complete
     /// line when it comes; other output is printed above it. Not on a terminal this does nothing,
     /// and the line is printed when it is complete or when its command ends.
     public func partial(_ host: String, _ kind: Kind, _ text: String, visible: OutputGroups = Settings.current.visible) {
         guard live, !hidden.contains(kind.group), visible.contains(kind.group) else { return }
+        let key = Self.liveKey(host, kind)
+        // A line that arrived in pieces is usually complete a moment later: draw it only when more
+        // of it comes 200 ms or longer after its first piece (there is no timer), or at once when it
+        // redraws itself with carriage returns.
+        let due = lock.withLock { () -> Bool in
+            if liveLine.drawn[key] != nil || text.utf8.contains(UInt8(ascii: "\r")) { return true }
+            let now = ProcessInfo.processInfo.systemUptime
+            guard let since = liveLine.pendingSince[key] else {
+                liveLine.pendingSince[key] = now
+                return false
+            }
+            return now - since >= 0.2
+        }
+        guard due else { return }
         let frame = Self.lastFrame(text)
         var rendered = render(host, kind, frame)
         // Keep it on one row, so the region can be erased and drawn again.
         let room = columns - 1 - (host.count + 3 + Self.label(kind).count)
         if frame.count > room { rendered = render(host, kind, String(frame.prefix(max(0, room - 1))) + "…") }
-        setLive(Self.liveKey(host, kind), rendered)
+        setLive(key, rendered)
     }
 
     /// Ends `host`'s live output lines, if any (its command ended without completing a line):
     /// what was drawn stays on screen as a line of its own.
     public func endPartial(_ host: String) {
         guard live else { return }
-        for kind in [Kind.stdout, .stderr] { removeLive(Self.liveKey(host, kind), keeping: true) }
+        for kind in [Kind.stdout, .stderr] {
+            let key = Self.liveKey(host, kind)
+            lock.withLock { liveLine.pendingSince[key] = nil }
+            removeLive(key, keeping: true)
+        }
     }
 
     /// Draws a status line for `host` that is replaced while it lasts (a transfer's progress bar), on
@@ -209,6 +232,8 @@ public final class OutputSink: Sendable {
 private final class LiveLine: @unchecked Sendable {
     var keys: [String] = []
     var drawn: [String: String] = [:]
+    /// When each host stream's incomplete line (not drawn yet) began to wait for its newline.
+    var pendingSince: [String: Double] = [:]
 
     /// The rows as drawn: joined by newlines, the cursor left at the end of the last.
     var region: String { keys.compactMap { drawn[$0] }.joined(separator: "\n") }

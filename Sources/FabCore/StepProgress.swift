@@ -35,6 +35,13 @@ final class StepProgress: @unchecked Sendable {
     /// How often the ticker should call ``tick()``.
     var tickInterval: Double { output.live ? 0.5 : max(heartbeat, 0.1) }
 
+    /// Notes an incomplete line the step's commands are drawing: only one redrawn with carriage
+    /// returns (a progress display) counts, not a line that arrived in pieces.
+    func sawPartial(_ line: String) {
+        guard line.utf8.contains(UInt8(ascii: "\r")) else { return }
+        saw(line)
+    }
+
     /// Notes a line the step's commands printed (or are drawing), shown or hidden.
     func saw(_ line: String) {
         let frame = OutputSink.lastFrame(line).trimmingCharacters(in: .whitespaces)

@@ -118,8 +118,9 @@ public struct OutputLineSplitter: Sendable {
         return lines
     }
 
-    /// The incomplete last line held back so far (without a trailing `\r`), or nil when there is none.
-    public var pendingText: String? { pending.isEmpty ? nil : Self.decode(pending[...]) }
+    /// The incomplete last line held back so far, as it is (a trailing `\r` says a progress
+    /// display is redrawing it), or nil when there is none.
+    public var pendingText: String? { pending.isEmpty ? nil : String(decoding: pending, as: UTF8.self) }
 
     /// The incomplete last line, if any.
     public mutating func finish() -> String? {

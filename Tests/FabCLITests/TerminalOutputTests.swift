@@ -102,4 +102,21 @@ struct TerminalOutputTests {
         #expect(!output.stdout.contains("out: first line"))
         _ = server
     }
+
+    @Test("a line that comes in pieces shows on a terminal once it has waited 200 ms, and whole in a pipe")
+    func partialLine() throws {
+        let fab = try FabProcess(fixture: "output")
+        defer { fab.remove() }
+        let (server, config) = try OutputOrderTests.host(in: fab)
+        let terminal = try Self.runOnTerminal(fab, ["-F", config, "-H", "h1", "dots"])
+        #expect(terminal.status == 0, "\(terminal.stdout)")
+        let plain = TerminalScreen.stripColour(terminal.stdout)
+        #expect(plain.contains("[h1] out: working.\r\u{1B}[K[h1] out: working..\r\u{1B}[K[h1] out: working.. done\r\n"), "\(plain.debugDescription)")
+        #expect(TerminalScreen(terminal.stdout).lines.filter { $0.contains("out: working") } == ["[h1] out: working.. done"])
+
+        let piped = try fab.run(["-F", config, "-H", "h1", "dots"])
+        #expect(piped.stdout.contains("\n[h1] out: working.. done\n"), "\(piped.stdout)")
+        #expect(!piped.stdout.contains("out: working.\n"))
+        _ = server
+    }
 }
