@@ -219,9 +219,8 @@ public final class Fab: Sendable {
             step?.saw(text)
             output.line(host, stream == .stdout ? .stdout : .stderr, text, visible: visible)
         }
-        if (output.live || step != nil) && !quiet {
+        if output.live && !quiet {
             options.onPartialLine = { stream, text in
-                step?.sawPartial(text)
                 output.partial(host, stream == .stdout ? .stdout : .stderr, text, visible: visible)
             }
         }

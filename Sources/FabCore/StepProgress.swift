@@ -35,14 +35,8 @@ final class StepProgress: @unchecked Sendable {
     /// How often the ticker should call ``tick()``.
     var tickInterval: Double { output.live ? 0.5 : max(heartbeat, 0.1) }
 
-    /// Notes an incomplete line the step's commands are drawing: only one redrawn with carriage
-    /// returns (a progress display) counts, not a line that arrived in pieces.
-    func sawPartial(_ line: String) {
-        guard line.utf8.contains(UInt8(ascii: "\r")) else { return }
-        saw(line)
-    }
-
-    /// Notes a line the step's commands printed (or are drawing), shown or hidden.
+    /// Notes a complete line the step's commands printed, shown or hidden (of a line drawn with
+    /// carriage returns, its last frame).
     func saw(_ line: String) {
         let frame = OutputSink.lastFrame(line).trimmingCharacters(in: .whitespaces)
         guard !frame.isEmpty else { return }
@@ -107,7 +101,7 @@ extension Fab {
     /// `[host] name: done in 13.1 s` (or `failed after`) when it ends; in a log, a line every
     /// `heartbeat` seconds while it runs (`name: still running after 10.0 s (last: ...)`) and the
     /// result line. A step that succeeds in under a second leaves no result line. The last output
-    /// line counts lines hidden with ``hide(_:_:)`` too. Part of the `status` output group.
+    /// line is the last complete one, hidden with ``hide(_:_:)`` or not. Part of the `status` output group.
     /// - Parameters:
     ///   - name: what the step does (`pip install`, `lintian`).
     ///   - heartbeat: seconds between "still running" lines when output is not a terminal.
