@@ -18,7 +18,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/stencilproject/Stencil", from: "0.15.1"),
         // The fabfile scanner parses with the compiler's parser and evaluates #if with its rules.
         .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
@@ -30,16 +29,12 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // SSH sessions, channels, SFTP, known_hosts, ssh_config, authentication. Knows nothing about tasks.
-        .target(name: "FabSSH", dependencies: [
-            "CLibSSH2", "CCrypto",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: swiftSettings),
+        .target(name: "FabSSH", dependencies: ["CLibSSH2", "CCrypto"], swiftSettings: swiftSettings),
         // ar/tar archives: reading .deb files, writing tar streams.
         .target(name: "FabArchive", dependencies: ["CLibArchive", "CCrypto"], swiftSettings: swiftSettings),
         // What fabfiles program against: connections, run/sudo/local, scopes, transfers, file helpers, hosts.
         .target(name: "FabCore", dependencies: [
             "FabSSH", "FabArchive",
-            .product(name: "Logging", package: "swift-log"),
             .product(name: "Stencil", package: "Stencil"),
         ], swiftSettings: swiftSettings),
         // The deploy kit: virtualenv builds into .debs on a build VM, and publishing them.

@@ -1,7 +1,7 @@
 // The Django example's fabfile, written with fab's deploy kit (FabDeploy). From the repository root:
 //   fab -F ssh_config -f Fabfiles/django/fabfile.swift deb push          build on `buildvm`, publish on `repo`
 //   fab ... deb:clone=https://git.example/vrmd.git                       the build VM clones instead
-//   fab -F ssh_config -f Fabfiles/django/fabfile.swift -H web1 install   install from the repository
+//   fab -F ssh_config -f Fabfiles/django/fabfile.swift 'install:hosts=web1'  install from the repository
 // The Django steps (LESS, cache busting, CSS compression, compilemessages, collectstatic) run on the
 // build VM in the staged tree; each adds its Debian packages to the build dependencies.
 import FabCore

@@ -2,7 +2,7 @@
 // scopes, file helpers and a template. Run it from this folder:
 //   fab -l
 //   fab -H web1,web2 -P uptime
-//   fab -R web deploy:branch=main
+//   fab deploy:branch=main             (on its role, web; deploy:hosts=web1 for one host)
 import FabCore
 
 /// Hosts per role; names can be ssh_config aliases.

@@ -1,7 +1,7 @@
 // The thumbs app's fabfile, written with fab's deploy kit (FabDeploy). From the repository root:
 //   fab -F ssh_config -f Fabfiles/thumbs/fabfile.swift deb push          build on `buildvm`, publish on `repo`
-//   fab -F ssh_config -f Fabfiles/thumbs/fabfile.swift -H web1 install   install from the repository
-//   fab ... -H web1 rollback:version=1                                   publish and install an older build
+//   fab -F ssh_config -f Fabfiles/thumbs/fabfile.swift 'install:hosts=web1'  install from the repository
+//   fab ... 'rollback:version=1,hosts=web1'                 publish and install an older build
 //   fab --dry-run ... deb push                                           print the plan, change nothing
 // Unlike whois (under /vrmd, code in app/), thumbs installs under /srv/thumbs with its code in
 // /srv/thumbs/thumbs (the Python package `thumbs`, which uWSGI imports), its config/ folder in

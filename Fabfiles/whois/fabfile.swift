@@ -1,7 +1,7 @@
 // The whois app's fabfile, written with fab's deploy kit (FabDeploy). From the repository root:
 //   fab -F ssh_config -f Fabfiles/whois/fabfile.swift deb push         build on `buildvm`, publish on `repo`
-//   fab -F ssh_config -f Fabfiles/whois/fabfile.swift -H web1 install  install from the repository
-//   fab ... -H web1 rollback:version=1                                  publish and install an older build
+//   fab -F ssh_config -f Fabfiles/whois/fabfile.swift 'install:hosts=web1'  install from the repository
+//   fab ... 'rollback:version=1,hosts=web1'                publish and install an older build
 // Hosts are ssh_config aliases; the conventions (package prefix vrmd-, install root /vrmd/whois,
 // interpreter /usr/bin/python3.11, repository /srv/apt codename fab with its rollback archive in
 // /srv/apt-archive, lintian failing on errors) are Deployment.Settings defaults.

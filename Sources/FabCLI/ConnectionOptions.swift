@@ -4,14 +4,19 @@ import FabSSH
 /// Options that choose hosts and how to reach them.
 struct ConnectionOptions: ParsableArguments {
     @Option(name: [.customShort("H"), .customLong("hosts")],
-            help: ArgumentHelp("Run on these hosts, comma-separated: host, user@host, user@host:port, [v6addr]:port.",
+            help: ArgumentHelp("Run tasks that declare no hosts or roles on these hosts, comma-separated: host, user@host, user@host:port, [v6addr]:port (TASK:hosts=a;b sets one task's).",
                                valueName: "hosts"))
     var hosts: [String] = []
 
     @Option(name: [.customShort("R"), .customLong("roles")],
-            help: ArgumentHelp("Run on the hosts of these roles (from the fabfile's roledefs), comma-separated.",
+            help: ArgumentHelp("Like -H, with the hosts of these roles (from the fabfile's roledefs), comma-separated.",
                                valueName: "roles"))
     var roles: [String] = []
+
+    @Option(name: [.customShort("x"), .customLong("exclude-hosts")],
+            help: ArgumentHelp("Leave these hosts out of every task's host list, comma-separated, written as in the list.",
+                               valueName: "hosts"))
+    var excludedHosts: [String] = []
 
     @Option(name: [.customShort("u"), .customLong("user")],
             help: ArgumentHelp("Log in as this user on hosts that name none (default: ssh_config, then your login name).",
@@ -40,14 +45,37 @@ struct ConnectionOptions: ParsableArguments {
             help: ArgumentHelp("Reach hosts through this jump host ([user@]host[:port]), like ssh -J.", valueName: "host"))
     var gateway: String?
 
+    @Flag(name: [.customShort("A"), .customLong("forward-agent")],
+          help: "Not supported: refused with the reason (libssh2 1.10 cannot serve forwarded agent channels).")
+    var forwardAgent = false
+
     @Option(name: [.customShort("F"), .customLong("ssh-config")],
             help: ArgumentHelp("Read this ssh_config file instead of ~/.ssh/config.", valueName: "file"))
     var sshConfig: String?
 
+    @Option(name: .customLong("sudo-password-file"),
+            help: ArgumentHelp("Answer sudo's password prompts with the password in this file (mode 0600, yours; default: $FAB_SUDO_PASSWORD_FILE, then ask on the terminal).",
+                               valueName: "file"))
+    var sudoPasswordFile: String?
+
+    @Option(name: .customLong("sudo-password-fd"),
+            help: ArgumentHelp("Read the sudo password from this open file descriptor (for example 3 with 3<file).",
+                               valueName: "fd"))
+    var sudoPasswordFD: Int32?
+
+    /// Why `-A` is refused: said before anything connects.
+    static let forwardAgentRefusal = "-A/--forward-agent cannot work: fab's SSH library (libssh2 1.10) cannot serve the agent channels a server opens back, so remote commands would find no agent; drop -A (fab itself still authenticates with your agent), or run the commands that need your agent with ssh -A."
+
     mutating func validate() throws {
+        if forwardAgent { throw ValidationError(Self.forwardAgentRefusal) }
         for host in HostList.split(hosts) {
             if let problem = HostList.problem(with: host) {
                 throw ValidationError("-H \(host): \(problem).")
+            }
+        }
+        for host in HostList.split(excludedHosts) {
+            if let problem = HostList.problem(with: host) {
+                throw ValidationError("-x \(host): \(problem).")
             }
         }
         if let gateway, let problem = HostList.problem(with: gateway) {
@@ -55,6 +83,12 @@ struct ConnectionOptions: ParsableArguments {
         }
         if HostList.split(roles).contains(where: { $0.isEmpty }) {
             throw ValidationError("-R takes role names separated by commas, without empty names.")
+        }
+        if sudoPasswordFile != nil && sudoPasswordFD != nil {
+            throw ValidationError("give either --sudo-password-file or --sudo-password-fd, not both.")
+        }
+        if let sudoPasswordFD, sudoPasswordFD < 0 {
+            throw ValidationError("--sudo-password-fd takes an open file descriptor number (0 or more).")
         }
     }
 }

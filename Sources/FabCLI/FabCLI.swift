@@ -73,6 +73,10 @@ public enum FabCLI {
             console.write(TaskHelpFormatter.list(registry, fabfilePath: location.path))
             return ExitStatus.success
         }
+        if command.fabfileOptions.shortlist {
+            console.write(registry.tasks.map { $0.name + "\n" }.joined())
+            return ExitStatus.success
+        }
         if let name = command.fabfileOptions.display {
             guard let task = registry.task(named: name) else {
                 throw TaskCommandLine.unknownTask(name, tasks: registry.tasks)

@@ -2,6 +2,9 @@ import ArgumentParser
 
 /// fab's command line: global options, then tasks with their arguments.
 ///
+/// `fab --help` starts with the one-line abstract and the usage; the guide to tasks, argument syntax,
+/// host lists, exit statuses and environment variables is in README.md and FabCore's Getting Started.
+///
 /// ArgumentParser parses the global options and stops at the first task name; everything from there on
 /// is left to ``TaskCommandLine``, which needs the fabfile's tasks to read it.
 struct FabCommand: ParsableCommand {
@@ -9,48 +12,9 @@ struct FabCommand: ParsableCommand {
         commandName: "fab",
         abstract: "Run the tasks of a Swift fabfile on hosts over SSH.",
         usage: """
-        fab [<options>] <task>[:<value>,<name>=<value>,...] [<task> ...]
+        fab [<options>] <task>[:<value>,<name>=<value>,hosts=<h1>;<h2>,...] [<task> ...]
         fab [<options>] <task> [--<name> <value> ...] [<task> ...]
-        fab -l | -d <task>
-        """,
-        discussion: """
-        A task is a top-level function of the fabfile whose first parameter is a Fab
-        and that returns nothing; private functions and functions that return a
-        value are helpers, not tasks:
-
-          /// Deploy the app.
-          /// - Roles: web
-          /// - Parameter branch: the branch to deploy
-          func deploy(_ fab: Fab, branch: String = "main", migrate: Bool = false)
-              async throws { ... }
-
-        fab looks for fabfile.swift, or a Fabfiles/ folder of .swift files compiled
-        together, in the current folder and then in each folder above it (-f names
-        another file or folder). The fabfile is compiled on first use and cached
-        until it, fab or the Swift compiler changes.
-
-        Task arguments, in Fabric's style or as options:
-          fab deploy:main,migrate=yes         values in parameter order, then
-                                              name=value; \\, and \\= escape , and =
-          fab deploy --branch main --migrate  --name value or --name=value; a Bool
-                                              alone means yes, --no-name means no
-          fab build deploy:branch=main        several tasks run in order
-
-        Examples:
-          fab -l                              list the tasks
-          fab -d deploy                       show deploy's help and parameters
-          fab -H web1,deploy@web2:2222 deploy run deploy on two hosts
-          fab -R web -P -z 5 deploy           run on the web role, 5 hosts at a time
-
-        Exit status: 0 success; 1 a task failed; 64 wrong command line or task
-        arguments; 65 the fabfile does not compile; 66 no fabfile; 69 no Swift
-        compiler or fab modules; 70 the compiled fabfile cannot be loaded; 73 the
-        cache folder is not writable.
-
-        Environment: SWIFTC chooses the compiler (default: swiftc on PATH); compiled
-        fabfiles go to $XDG_CACHE_HOME/fab or ~/.cache/fab (FAB_CACHE_DIR overrides);
-        FAB_DEBUG=1 (or --show debug) reports whether the fabfile was compiled or
-        taken from the cache.
+        fab -l | --shortlist | -d <task>
         """,
         version: "fab \(FabVersion.current)")
 
@@ -73,9 +37,10 @@ struct FabCommand: ParsableCommand {
 
     /// Spellings of the global options that take or are flags, to explain misplaced ones.
     static let globalOptionSpellings: Set<String> = [
-        "-f", "--fabfile", "-l", "--list", "-d", "--display", "--rebuild",
-        "-H", "--hosts", "-R", "--roles", "-u", "--user", "-i", "--identity", "--use-agent", "--no-use-agent",
+        "-f", "--fabfile", "-l", "--list", "--shortlist", "-d", "--display", "--rebuild",
+        "-H", "--hosts", "-R", "--roles", "-x", "--exclude-hosts", "-A", "--forward-agent", "--set", "-u", "--user", "-i", "--identity", "--use-agent", "--no-use-agent",
         "--known-hosts-policy", "--keepalive", "-g", "--gateway", "-F", "--ssh-config",
+        "--sudo-password-file", "--sudo-password-fd",
         "-P", "--parallel", "-z", "--pool-size", "--dry-run", "-w", "--warn-only", "--answer",
         "--hide", "--show", "--version",
     ]
@@ -85,6 +50,8 @@ struct FabCommand: ParsableCommand {
         var options = RunOptions()
         options.hosts = HostList.split(connection.hosts)
         options.roles = HostList.split(connection.roles)
+        options.excludedHosts = HostList.split(connection.excludedHosts)
+        options.values = running.setTable
         options.user = connection.user
         options.identityFiles = connection.identityFiles
         options.useAgent = connection.useAgent
@@ -92,6 +59,8 @@ struct FabCommand: ParsableCommand {
         options.gateway = connection.gateway
         options.keepalive = connection.keepalive
         options.sshConfigFile = connection.sshConfig
+        options.sudoPasswordFile = connection.sudoPasswordFile
+        options.sudoPasswordFD = connection.sudoPasswordFD
         options.parallel = running.parallel
         options.poolSize = running.poolSize
         options.dryRun = running.dryRun

@@ -10,6 +10,9 @@ struct FabfileOptions: ParsableArguments {
     @Flag(name: [.customShort("l"), .customLong("list")], help: "List the fabfile's tasks and exit.")
     var list = false
 
+    @Flag(name: .customLong("shortlist"), help: "Print the task names only, one per line, and exit (for scripts and completion).")
+    var shortlist = false
+
     @Option(name: [.customShort("d"), .customLong("display")],
             help: ArgumentHelp("Show a task's help, hosts and parameters, and exit.", valueName: "task"))
     var display: String?

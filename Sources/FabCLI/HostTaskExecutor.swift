@@ -17,33 +17,64 @@ public struct HostTaskExecutor: TaskExecuting {
 
     /// Validates every task name, then runs the tasks in order; 0 when all succeeded on every host.
     public func execute(_ request: RunRequest, registry: FabfileRegistry) async -> Int32 {
-        var invocations: [(task: TaskDefinition, arguments: TaskArguments)] = []
+        var invocations: [TaskCall] = []
         for invocation in request.invocations {
             guard let task = registry.task(named: invocation.taskName) else {
                 let error = TaskCommandLine.unknownTask(invocation.taskName, tasks: registry.tasks)
                 console.error(error.description)
                 return ExitStatus.forError(error)
             }
-            invocations.append((task, invocation.arguments))
+            invocations.append(TaskCall(task: task, arguments: invocation.arguments,
+                                        hosts: invocation.hosts, roles: invocation.roles))
         }
         let options = request.options
+        let overrides = Self.overrides(options)
         let resolver: TargetResolver
         do {
             resolver = try TargetResolver.loadingDefault(configFile: options.sshConfigFile)
-            for host in options.hosts { _ = try resolver.resolve(host, overrides: Self.overrides(options)) }
         } catch {
             console.error("\(error)")
             return ExitStatus.usage
         }
-        let overrides = Self.overrides(options)
+        let sudoPassword: Secret?
+        do {
+            sudoPassword = try SudoPasswordSource.load(file: options.sudoPasswordFile, descriptor: options.sudoPasswordFD,
+                                                       environment: ProcessInfo.processInfo.environment)
+        } catch {
+            console.error("\(error)")
+            return ExitStatus.forError(error)
+        }
         let sink = output ?? OutputSink(hidden: Self.hidden(options.shownOutput), colour: isatty(1) != 0)
         let pool = ConnectionPool(resolver: { host in try resolver.resolve(host, overrides: overrides) },
-                                  secrets: Terminal.secret, warnings: { host, text in sink.line(host, .warning, text) })
+                                  secrets: { request in
+                                      if case .sudoPassword = request, let sudoPassword { return sudoPassword }
+                                      return Terminal.secret(request)
+                                  },
+                                  warnings: { host, text in sink.line(host, .warning, text) })
         let runtime = FabRuntime(pool: pool, output: sink, dryRun: options.dryRun, answers: options.answers,
                                  roledefs: registry.roledefs, ask: Terminal.ask,
-                                 debug: options.shownOutput.contains(.debug) || ["1", "yes", "true"].contains(ProcessInfo.processInfo.environment["FAB_DEBUG"]?.lowercased() ?? ""))
+                                 debug: options.shownOutput.contains(.debug) || ["1", "yes", "true"].contains(ProcessInfo.processInfo.environment["FAB_DEBUG"]?.lowercased() ?? ""),
+                                 values: CommandLineValues(options.values))
         let runner = TaskRunner(runtime: runtime, options: RunnerOptions(
-            hosts: options.hosts, roles: options.roles, parallel: options.parallel, poolSize: options.poolSize ?? 10))
+            hosts: options.hosts, roles: options.roles, excludedHosts: options.excludedHosts,
+            parallel: options.parallel, poolSize: options.poolSize ?? 10))
+        do {
+            // Every host of every task is resolved before anything runs, so an unknown role, a malformed host or
+            // an ssh_config setting fab cannot honour (ForwardAgent) stops the run before anything changes.
+            var resolved: Set<String> = []
+            for host in options.hosts where resolved.insert(host).inserted { _ = try resolver.resolve(host, overrides: overrides) }
+            for call in invocations {
+                for case let host? in try runner.hosts(for: call) where resolved.insert(host).inserted {
+                    _ = try resolver.resolve(host, overrides: overrides)
+                }
+                if runner.hostSource(for: call) == .task, !options.hosts.isEmpty || !options.roles.isEmpty {
+                    console.note("task '\(call.task.name)' runs on its own hosts and roles (its - Hosts:/- Roles: lines), not on -H/-R's; to choose its hosts, write \(call.task.name):hosts=HOST;HOST.")
+                }
+            }
+        } catch {
+            console.error("\(error)")
+            return ExitStatus.usage
+        }
         var settings = Settings()
         settings.warnOnly = options.warnOnly
 

@@ -8,6 +8,10 @@ public struct RunOptions: Sendable, Equatable {
     public var hosts: [String] = []
     /// `-R`: role names, in order, without duplicates; the fabfile's `roledefs` maps them to hosts.
     public var roles: [String] = []
+    /// `-x`: hosts removed from every task's final host list, as written.
+    public var excludedHosts: [String] = []
+    /// `--set KEY=VALUE`: values tasks read through `fab.values`.
+    public var values: [String: String] = [:]
     /// `-u`: the login user for hosts that name none.
     public var user: String?
     /// `-i`: private key files to try, in order.
@@ -22,6 +26,10 @@ public struct RunOptions: Sendable, Equatable {
     public var gateway: String?
     /// `-F`: an ssh_config file to read instead of `~/.ssh/config`.
     public var sshConfigFile: String?
+    /// `--sudo-password-file`: a 0600 file holding the sudo password (else `FAB_SUDO_PASSWORD_FILE`).
+    public var sudoPasswordFile: String?
+    /// `--sudo-password-fd`: a descriptor to read the sudo password from.
+    public var sudoPasswordFD: Int32?
     /// `-P`: run each task on its hosts in parallel.
     public var parallel = false
     /// `-z`: at most this many hosts at once in parallel mode; nil: no limit.

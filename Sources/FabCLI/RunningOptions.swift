@@ -1,4 +1,5 @@
 import ArgumentParser
+import FabCore
 
 /// Options that shape how tasks run.
 struct RunningOptions: ParsableArguments {
@@ -21,7 +22,13 @@ struct RunningOptions: ParsableArguments {
                                valueName: "key=value"))
     var answers: [String] = []
 
+    @Option(name: .customLong("set"),
+            help: ArgumentHelp("Give tasks values they read with fab.values[\"KEY\"], comma-separated (\\, for a comma in a value); KEY alone means true; repeat for more.",
+                               valueName: "key=value,..."))
+    var sets: [String] = []
+
     mutating func validate() throws {
+        _ = try Self.parseSets(sets)
         if let poolSize, poolSize < 1 {
             throw ValidationError("--pool-size must be at least 1, not \(poolSize).")
         }
@@ -36,6 +43,55 @@ struct RunningOptions: ParsableArguments {
             }
         }
     }
+
+    /// `--set a=1,b=x\,y` → `["a": "1", "b": "x,y"]`; `--set flag` → `["flag": "true"]`.
+    /// - Throws: `ValidationError` for an invalid or repeated key.
+    static func parseSets(_ sets: [String]) throws -> [String: String] {
+        var table: [String: String] = [:]
+        for set in sets {
+            var pieces: [String] = []
+            var piece = ""
+            var escaped = false
+            for character in set {
+                if escaped {
+                    if character != "," && character != "\\" { piece.append("\\") }
+                    piece.append(character)
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "," {
+                    pieces.append(piece)
+                    piece = ""
+                } else {
+                    piece.append(character)
+                }
+            }
+            if escaped { piece.append("\\") }
+            pieces.append(piece)
+            for piece in pieces {
+                let key: String, value: String
+                if let equals = piece.firstIndex(of: "=") {
+                    key = String(piece[..<equals])
+                    value = String(piece[piece.index(after: equals)...])
+                } else {
+                    key = piece
+                    value = "true"
+                }
+                guard CommandLineValues.isValidKey(key) else {
+                    let shown = key.isEmpty ? "an empty key" : "the key '\(key)'"
+                    throw ValidationError("--set \(set): \(shown) is not a name; write KEY=VALUE with a key of letters, digits, _, . or - (starting with a letter or _), and separate pairs with commas.")
+                }
+                guard table[key] == nil else {
+                    throw ValidationError("--set gives '\(key)' twice; give each key one value.")
+                }
+                table[key] = value
+            }
+        }
+        return table
+    }
+
+    /// The `--set` values by key (already validated).
+    var setTable: [String: String] { (try? Self.parseSets(sets)) ?? [:] }
 
     /// The `--answer` values by key.
     var answerTable: [String: String] {

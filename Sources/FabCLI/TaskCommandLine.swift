@@ -6,7 +6,12 @@ import FabCore
 /// fab deploy:main,fast=yes push                 Fabric style: positional values, then NAME=VALUE
 /// fab deploy --branch main --fast push          option style: --NAME VALUE, --NAME=VALUE, --flag, --no-flag
 /// fab greet:name=Smith\,\ Jr                    a backslash escapes , = : and itself
+/// fab greet:,Jr                                 an empty positional value is a value ("")
+/// fab 'deploy:main,hosts=web1;web2,roles=db'    this invocation's own hosts and roles (Fabric 1)
 /// ```
+///
+/// In the colon syntax `host`, `hosts`, `role` and `roles` are not parameters: as in Fabric 1 they give the
+/// invocation its own host list, `;`-separated, which wins over the task's own hosts and over `-H`/`-R`.
 ///
 /// Option names may be written as declared (`dryRun`), in kebab case (`dry-run`) or snake case (`dry_run`).
 /// A `Bool` option without a value means yes. Everything is checked before anything runs: unknown tasks
@@ -37,11 +42,16 @@ public enum TaskCommandLine {
                              globalOptions: Set<String> = []) throws(FabCLIError) -> Parsed {
         var parsed = Parsed()
         var current: (task: TaskDefinition, values: [String: String])?
+        var hostList: (hosts: [String], roles: [String]) = ([], [])
         var index = 0
 
         func finish() {
-            if let current { parsed.invocations.append(TaskInvocation(taskName: current.task.name, values: current.values)) }
+            if let current {
+                parsed.invocations.append(TaskInvocation(taskName: current.task.name, values: current.values,
+                                                         hosts: hostList.hosts, roles: hostList.roles))
+            }
             current = nil
+            hostList = ([], [])
         }
 
         while index < words.count {
@@ -108,7 +118,9 @@ public enum TaskCommandLine {
             var active = (task: task, values: [String: String]())
             var position = 0
             for argument in arguments {
-                if let key = argument.key {
+                if let key = argument.key, let kind = HostListKey(rawValue: key) {
+                    try addHostList(argument.value, kind: kind, word: word, task: task, to: &hostList)
+                } else if let key = argument.key {
                     guard let parameter = resolve(key, in: task.parameters) else {
                         throw unknownParameter(key, word: "\(key)=", task: task, globalOptions: [])
                     }
@@ -136,6 +148,33 @@ public enum TaskCommandLine {
             }
         }
         return parsed
+    }
+
+    /// The Fabric 1 names that give one invocation its own host list, in the colon syntax only.
+    enum HostListKey: String {
+        case host, hosts, role, roles
+    }
+
+    /// Adds `a;b;c` to the invocation's hosts or roles after checking each name.
+    private static func addHostList(_ value: String, kind: HostListKey, word: String, task: TaskDefinition,
+                                    to list: inout (hosts: [String], roles: [String])) throws(FabCLIError) {
+        let names = value.split(separator: ";", omittingEmptySubsequences: false).map { String($0).trimmingWhitespace() }
+        for name in names {
+            switch kind {
+            case .host, .hosts:
+                if let problem = HostList.problem(with: name) {
+                    throw FabCLIError(.invalidTaskArgument,
+                                      "\(word): \(kind.rawValue)=\(value): \(problem); separate hosts with ';' (and quote the word, so the shell keeps the ';').")
+                }
+                if !list.hosts.contains(name) { list.hosts.append(name) }
+            case .role, .roles:
+                if name.isEmpty {
+                    throw FabCLIError(.invalidTaskArgument,
+                                      "\(word): \(kind.rawValue)= takes role names separated by ';', without empty names.")
+                }
+                if !list.roles.contains(name) { list.roles.append(name) }
+            }
+        }
     }
 
     /// Records a value for a parameter after checking it parses.

@@ -41,8 +41,9 @@ public enum TaskHelpFormatter {
         }
         if !task.hosts.isEmpty || !task.roles.isEmpty {
             out += "\n"
-            if !task.hosts.isEmpty { out += "Hosts: \(task.hosts.joined(separator: ", ")) (unless -H or -R is given)\n" }
-            if !task.roles.isEmpty { out += "Roles: \(task.roles.joined(separator: ", ")) (unless -H or -R is given)\n" }
+            if !task.hosts.isEmpty { out += "Hosts: \(task.hosts.joined(separator: ", "))\n" }
+            if !task.roles.isEmpty { out += "Roles: \(task.roles.joined(separator: ", "))\n" }
+            out += "(these win over -H and -R; \(task.name):hosts=H1;H2 or \(task.name):roles=R runs it elsewhere)\n"
         }
         if task.parameters.isEmpty {
             out += "\nParameters: none\n\nUsage: fab \(task.name)\n"

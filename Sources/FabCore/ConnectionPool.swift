@@ -10,8 +10,8 @@ public actor ConnectionPool {
     private let secrets: SecretProvider
     private let warnings: SSHWarningHandler?
     private var sessions: [String: Task<SSHSession, any Error>] = [:]
-    private var sudoPassword: Secret?
-    private var sudoNeedsPassword: [String: Bool] = [:]
+    /// The run's sudo password and the token of its prompt; used from session queues.
+    nonisolated let sudoPasswords: SudoPasswords
 
     /// - Parameters:
     ///   - resolver: resolves host strings; it decides users, ports, keys and host-key policy.
@@ -22,6 +22,7 @@ public actor ConnectionPool {
         self.resolver = resolver
         self.secrets = secrets
         self.warnings = warnings
+        sudoPasswords = SudoPasswords(secrets: secrets)
     }
 
     /// The session for `host`, connecting on first use.
@@ -41,28 +42,6 @@ public actor ConnectionPool {
 
     /// The connection target `host` resolves to, without connecting.
     public func target(for host: String) throws -> SSHTarget { try resolver(host) }
-
-    /// Whether sudo on `host` needs a password (learned once per host, then cached).
-    func sudoNeedsPassword(on host: String, probe: () async throws -> Bool) async throws -> Bool {
-        if let known = sudoNeedsPassword[host] { return known }
-        let needs = try await probe()
-        sudoNeedsPassword[host] = needs
-        return needs
-    }
-
-    /// The sudo password, asked for once per run and kept in memory only.
-    /// - Throws: ``FabError`` when none can be had (no terminal to ask on).
-    func sudoPassword(for host: String) throws -> Secret {
-        if let sudoPassword { return sudoPassword }
-        guard let answer = secrets(.sudoPassword(host: host)) else {
-            throw FabError(.sudoPassword, "sudo on \(host) needs a password and none could be asked for; run fab on a terminal, or allow the command in sudoers with NOPASSWD.")
-        }
-        sudoPassword = answer
-        return answer
-    }
-
-    /// Forgets a sudo password the host refused, so the next attempt asks again.
-    func forgetSudoPassword() { sudoPassword = nil }
 
     /// Closes every session.
     public func closeAll() async {

@@ -25,11 +25,15 @@ extension Fab {
     /// as whole lines (a text with newlines must match that many consecutive lines). Bytes are
     /// compared as they are; `caseSensitive: false` folds ASCII letters only. A missing or
     /// unreadable file contains nothing.
+    /// - Throws: ``FabError`` when the host has no `perl`; ``SSHError`` when it cannot be reached.
     public func contains(_ path: String, _ text: String, exact: Bool = false, caseSensitive: Bool = true,
                          useSudo: Bool = false) async throws -> Bool {
         let arguments = [text, exact ? "1" : "0", caseSensitive ? "0" : "1", path]
-        return try await probe("perl -e \(quote(Self.containsProgram)) -- \(ShellQuoting.join(arguments))",
-                               useSudo: useSudo).succeeded
+        let result = try await probe("perl -e \(quote(Self.containsProgram)) -- \(ShellQuoting.join(arguments))", useSudo: useSudo)
+        if result.exitStatus == 127 {
+            throw FabError(.invalidArgument, "[\(label)] contains needs perl on the host (Debian's Essential perl-base package provides it), and the shell found none; install perl-base.")
+        }
+        return result.succeeded
     }
 
     /// Appends each line that the file does not already contain as a whole line (idempotent).

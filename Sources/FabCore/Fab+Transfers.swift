@@ -67,7 +67,7 @@ extension Fab {
             ? "rm -rf -- \(quote(destination)) && mv -- \(new) \(quote(destination))"
             : "mv -f -- \(new) \(quote(destination))")
         // The staging copy is removed whatever happens, also when sudo is interrupted; the command's own status is kept.
-        let script = "trap 'rm -rf -- \(quote(directory).replacingOccurrences(of: "'", with: "'\\''"))' EXIT HUP INT TERM; { \(steps.joined(separator: " && ")); }"
+        let script = "trap 'rm -rf -- \(quote(directory).replacingOccurrences(of: "'", with: "'\\''"))' EXIT; trap 'exit 129' HUP INT TERM; { \(steps.joined(separator: " && ")); }"
         do {
             if isDirectory.boolValue {
                 try await session.putDirectory(source, to: staging)

@@ -46,14 +46,20 @@ public final class Fab: Sendable {
                          stdin: stdin.map { Array($0.utf8) }, quiet: false)
     }
 
-    /// Runs a command with sudo, as root or as `user`. A password, when sudo needs one, is asked
-    /// for once per run, kept in memory only and sent on standard input, never in the command line.
-    /// - Throws: as ``run(_:warnOnly:pty:timeout:stdin:)``, and ``FabError`` when sudo refuses the password.
+    /// Runs a command with sudo, as root or as `user`.
+    ///
+    /// sudo is run with a prompt unique to this run; the password is sent on standard input only
+    /// when that prompt appears (asked for once per run, from the terminal or `fab`'s
+    /// `--sudo-password-file`, and kept in memory only), never in the command line. The prompt and
+    /// any echo are removed from the output and the result. `stdin` reaches the command after sudo
+    /// is satisfied, never preceded by the password.
+    /// - Throws: as ``run(_:warnOnly:pty:timeout:stdin:)``, and ``FabError`` `.sudoPassword` when sudo
+    ///   refuses the password (it is not sent twice) or needs one and none can be had.
     @discardableResult
     public func sudo(_ command: String, user: String? = nil, warnOnly: Bool? = nil, pty: Bool = false,
-                     timeout: Double? = nil) async throws -> CommandResult {
+                     timeout: Double? = nil, stdin: String? = nil) async throws -> CommandResult {
         try await remote("sudo", command, sudoUser: user ?? Settings.current.sudoUser ?? "root", warnOnly: warnOnly,
-                         pty: pty, timeout: timeout, stdin: nil, quiet: false)
+                         pty: pty, timeout: timeout, stdin: stdin.map { Array($0.utf8) }, quiet: false)
     }
 
     /// Runs a command on this machine with `/bin/bash -c`, in the `lcd` directory, with the scope's environment.
@@ -183,42 +189,41 @@ public final class Fab: Sendable {
         let body = try composed(command, settings: settings)
         let stdin = try scopeInput(stdin, pty: pty, settings: settings)
         var line = settings.shell.map { "\($0) \(quote(body))" } ?? body
-        if let sudoUser {
-            line = "sudo -S -p '' -H -u \(quote(sudoUser)) -- \(settings.shell ?? "/bin/sh -c") \(quote(body))"
+        let exchange = sudoUser.map {
+            SudoExchange(body: body, user: $0, shell: settings.shell, host: host, passwords: runtime.pool.sudoPasswords)
         }
+        if let exchange { line = exchange.line }
         let output = runtime.output
         if !quiet { output.line(host, .running, "\(operation): \(command)") }
         if runtime.dryRun && !quiet {
             return CommandResult(host: host, command: command, executed: line, stdout: "", stderr: "", exitStatus: 0)
         }
         let session = try await runtime.pool.session(for: host)
-        var input = stdin
-        if sudoUser != nil {
-            let needsPassword = try await runtime.pool.sudoNeedsPassword(on: host) {
-                try await session.execute("sudo -n true").exitStatus != 0
-            }
-            if needsPassword {
-                let password = try await runtime.pool.sudoPassword(for: host)
-                input = password.withRevealed { Array(($0 + "\n").utf8) } + (stdin ?? [])
-            }
-        }
-        let options = ExecOptions(pty: pty, stdin: input, timeout: timeout ?? settings.commandTimeout)
+        let options = ExecOptions(pty: pty, stdin: stdin, timeout: timeout ?? settings.commandTimeout,
+                                  responders: exchange?.responders ?? [])
         let visible = settings.visible
         let printer: OutputLineHandler = { stream, text in
             output.line(host, stream == .stdout ? .stdout : .stderr, text, visible: visible)
         }
-        let executed = try await session.execute(line, options: options, onLine: quiet ? nil : printer)
+        let executed: ExecResult
+        do {
+            executed = try await session.execute(line, options: options, onLine: quiet ? nil : printer)
+        } catch let error as SSHError where error.code == .promptRepeated && exchange != nil {
+            throw refusedSudoPassword(command, on: host)
+        }
+        if exchange != nil && SudoExchange.refused(executed) { throw refusedSudoPassword(command, on: host) }
         let result = CommandResult(host: host, command: command, executed: line, stdout: executed.stdout,
                                    stderr: executed.stderr, exitStatus: executed.exitStatus, exitSignal: executed.exitSignal)
-        if sudoUser != nil, result.exitStatus == 1,
-           result.stderr.contains("incorrect password") || result.stderr.contains("no password was provided") || result.stderr.contains("Sorry, try again") {
-            await runtime.pool.forgetSudoPassword()
-            throw FabError(.sudoPassword, "[\(host)] sudo refused the password for '\(command)'; check it, or allow the command in sudoers with NOPASSWD.")
-        }
         if result.failed && !(warnOnly ?? settings.warnOnly) {
             throw CommandFailure(result: result, operation: operation)
         }
         return result
+    }
+
+    /// Forgets the password sudo refused and says so.
+    private func refusedSudoPassword(_ command: String, on host: String) -> FabError {
+        runtime.pool.sudoPasswords.forget()
+        return FabError(.sudoPassword, "[\(host)] sudo refused the password for '\(command)' and fab did not send it again; check the password (or the file given with --sudo-password-file), or allow the command in sudoers with NOPASSWD.")
     }
 
     /// Runs a read-only command on the host (a fact, such as `test -e`, `dpkg-query -W` or
@@ -253,7 +258,9 @@ public final class Fab: Sendable {
         return try await Settings.$current.withValue(settings) { try await body() }
     }
 
-    /// Runs `body` with `command` run before every remote command (`source venv/bin/activate`).
+    /// Runs `body` with `command` run before every remote command (`source venv/bin/activate`),
+    /// joined with `&&`. The command is sent as written, like `run`'s: quote what you interpolate
+    /// (`fab.prefix("export BRANCH=\(fab.quote(branch))")`).
     @discardableResult
     public func prefix<T>(_ command: String, _ body: () async throws -> T) async rethrows -> T {
         var settings = Settings.current

@@ -16,10 +16,13 @@ public final class FabRuntime: Sendable {
     /// Print detail for diagnosing a run (`--show debug` or `FAB_DEBUG=1`), such as every
     /// dpkg-shlibdeps warning the deploy kit otherwise counts in one line.
     public let debug: Bool
+    /// Values from `--set KEY=VALUE`, which tasks read through ``Fab/values``.
+    public let values: CommandLineValues
 
     public init(pool: ConnectionPool, output: OutputSink = OutputSink(), state: SharedState = SharedState(),
                 dryRun: Bool = false, answers: [String: String] = [:], roledefs: [String: [String]] = [:],
-                ask: @escaping @Sendable (String, Bool) -> String? = { _, _ in nil }, debug: Bool = false) {
+                ask: @escaping @Sendable (String, Bool) -> String? = { _, _ in nil }, debug: Bool = false,
+                values: CommandLineValues = CommandLineValues()) {
         self.pool = pool
         self.output = output
         self.state = state
@@ -28,5 +31,6 @@ public final class FabRuntime: Sendable {
         self.roledefs = roledefs
         self.ask = ask
         self.debug = debug
+        self.values = values
     }
 }

@@ -3,20 +3,52 @@ import Foundation
 
 /// Where and how tasks run: the command line's hosts and roles, serial or parallel.
 public struct RunnerOptions: Sendable {
-    /// Hosts from `-H`; they replace every task's own hosts.
+    /// Hosts from `-H`, for tasks that declare no hosts or roles of their own.
     public var hosts: [String]
     /// Roles from `-R`; their hosts join `hosts`.
     public var roles: [String]
+    /// Hosts from `-x`: removed from every task's final host list.
+    public var excludedHosts: [String]
     /// Run each task on its hosts in parallel (`-P`).
     public var parallel: Bool
     /// How many hosts at once in parallel mode (`-z`).
     public var poolSize: Int
 
-    public init(hosts: [String] = [], roles: [String] = [], parallel: Bool = false, poolSize: Int = 10) {
+    /// Options from their parts.
+    /// - Parameters:
+    ///   - hosts: `-H`'s hosts.
+    ///   - roles: `-R`'s roles.
+    ///   - excludedHosts: `-x`'s hosts, taken out of every task's host list.
+    ///   - parallel: `-P`.
+    ///   - poolSize: `-z`; at least 1.
+    public init(hosts: [String] = [], roles: [String] = [], excludedHosts: [String] = [],
+                parallel: Bool = false, poolSize: Int = 10) {
         self.hosts = hosts
         self.roles = roles
+        self.excludedHosts = excludedHosts
         self.parallel = parallel
         self.poolSize = max(1, poolSize)
+    }
+}
+
+/// One task to run, with its arguments and the hosts and roles given to it on the command line
+/// (`deploy:hosts=a;b,roles=web`), which win over every other host list.
+public struct TaskCall: Sendable {
+    /// The task.
+    public var task: TaskDefinition
+    /// Its arguments.
+    public var arguments: TaskArguments
+    /// Hosts given to this invocation only.
+    public var hosts: [String]
+    /// Roles given to this invocation only.
+    public var roles: [String]
+
+    /// A call from its parts; without hosts or roles, the task's own or the command line's apply.
+    public init(task: TaskDefinition, arguments: TaskArguments, hosts: [String] = [], roles: [String] = []) {
+        self.task = task
+        self.arguments = arguments
+        self.hosts = hosts
+        self.roles = roles
     }
 }
 
@@ -34,8 +66,9 @@ public struct HostOutcome: Sendable {
 
 /// Runs tasks in order across their hosts, Fabric-style, and reports per host.
 ///
-/// A task's hosts come from the command line (`-H`, `-R`), else from the task's own
-/// `- Hosts:`/`- Roles:`; with none, it runs once with no host. In serial mode the first failure
+/// A task's hosts come, as in Fabric 1, from the first of these that names any: the invocation's own
+/// `task:hosts=a;b,roles=r`, then the task's `- Hosts:`/`- Roles:`, then `-H`/`-R`. Within one source,
+/// hosts and the hosts of roles are merged. Then `-x` removes hosts; with none left, it runs once with no host. In serial mode the first failure
 /// stops the run; in parallel mode the other hosts finish first. Tasks after a failed one do not run.
 public struct TaskRunner: Sendable {
     public let runtime: FabRuntime
@@ -49,9 +82,41 @@ public struct TaskRunner: Sendable {
     /// The hosts `task` runs on, deduplicated in order; `[nil]` for a hostless task.
     /// - Throws: ``FabError`` `.unknownRole` for a role the fabfile does not define.
     public func hosts(for task: TaskDefinition) throws -> [String?] {
-        let fromCommandLine = !options.hosts.isEmpty || !options.roles.isEmpty
-        let roles = fromCommandLine ? options.roles : task.roles
-        var hosts = fromCommandLine ? options.hosts : task.hosts
+        try hosts(for: TaskCall(task: task, arguments: TaskArguments(taskName: task.name, values: [:])))
+    }
+
+    /// Where a host list comes from (see ``TaskRunner``).
+    public enum HostSource: Sendable, Equatable {
+        /// `task:hosts=...,roles=...` on the command line.
+        case invocation
+        /// The task's doc comment (`- Hosts:`, `- Roles:`).
+        case task
+        /// `-H` and `-R`.
+        case commandLine
+        /// Nowhere: the task runs once, with no host.
+        case none
+    }
+
+    /// Which source gives `call` its hosts.
+    public func hostSource(for call: TaskCall) -> HostSource {
+        if !call.hosts.isEmpty || !call.roles.isEmpty { return .invocation }
+        if !call.task.hosts.isEmpty || !call.task.roles.isEmpty { return .task }
+        if !options.hosts.isEmpty || !options.roles.isEmpty { return .commandLine }
+        return .none
+    }
+
+    /// The hosts `call` runs on, deduplicated in order, without `-x`'s; `[nil]` for a hostless task, and
+    /// `[]` when `-x` excluded every one of its hosts (it then does not run).
+    /// - Throws: ``FabError`` `.unknownRole` for a role the fabfile does not define.
+    public func hosts(for call: TaskCall) throws -> [String?] {
+        var hosts: [String]
+        let roles: [String]
+        switch hostSource(for: call) {
+        case .invocation: (hosts, roles) = (call.hosts, call.roles)
+        case .task: (hosts, roles) = (call.task.hosts, call.task.roles)
+        case .commandLine: (hosts, roles) = (options.hosts, options.roles)
+        case .none: (hosts, roles) = ([], [])
+        }
         for role in roles {
             guard let members = runtime.roledefs[role] else {
                 let known = runtime.roledefs.keys.sorted()
@@ -59,22 +124,31 @@ public struct TaskRunner: Sendable {
             }
             hosts += members
         }
-        var seen = Set<String>()
-        let unique = hosts.filter { seen.insert($0).inserted }
-        return unique.isEmpty ? [nil] : unique
+        if hosts.isEmpty { return [nil] }
+        var seen = Set(options.excludedHosts)
+        return hosts.filter { seen.insert($0).inserted }
     }
 
     /// Runs the invocations in order and returns every host's outcome.
     public func run(_ invocations: [(task: TaskDefinition, arguments: TaskArguments)]) async -> [HostOutcome] {
+        await run(invocations.map { TaskCall(task: $0.task, arguments: $0.arguments) })
+    }
+
+    /// Runs the calls in order and returns every host's outcome.
+    public func run(_ invocations: [TaskCall]) async -> [HostOutcome] {
         var outcomes: [HostOutcome] = []
         for invocation in invocations {
             let hosts: [String?]
             do {
-                hosts = try self.hosts(for: invocation.task)
+                hosts = try self.hosts(for: invocation)
             } catch {
                 runtime.output.error("\(error)")
                 outcomes.append(HostOutcome(task: invocation.task.name, host: nil, failure: "\(error)"))
                 break
+            }
+            if hosts.isEmpty {
+                runtime.output.plain("Skipping task '\(invocation.task.name)': -x excludes every one of its hosts.")
+                continue
             }
             let results = options.parallel && hosts.count > 1
                 ? await runParallel(invocation.task, invocation.arguments, on: hosts)

@@ -13,7 +13,9 @@ import Foundation
 public struct ArtifactManifest: Codable, Sendable, Equatable {
     /// Whether the build may be published.
     public enum Verdict: String, Codable, Sendable {
+        /// Every gate passed: the build may be pushed.
         case passed
+        /// A gate failed: the build stays in `rejected/` and push refuses it.
         case rejected
     }
 
@@ -31,6 +33,7 @@ public struct ArtifactManifest: Codable, Sendable, Equatable {
 
     /// The manifest format's version.
     public var format = 1
+    /// The package's name, version and architecture, as its control file says.
     public var package: String
     public var version: String
     public var architecture: String
@@ -38,8 +41,11 @@ public struct ArtifactManifest: Codable, Sendable, Equatable {
     public var fileName: String
     /// The .deb's SHA-256, in hex.
     public var sha256: String
+    /// The .deb's size in bytes.
     public var size: Int64
+    /// Whether the build may be pushed.
     public var verdict: Verdict
+    /// The gates in the order the build went through them.
     public var gates: [Gate]
     /// The branch and commit the package was built from.
     public var branch: String?

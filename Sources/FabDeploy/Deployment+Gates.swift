@@ -85,6 +85,12 @@ extension Deployment {
 
         var report: LintReport?
         if settings.lint.enabled {
+            if !settings.keepBuildDirectory {
+                // lintian reads only the .deb: the staging tree and the sources go while it works, so
+                // the cleanup after the verdict is quick.
+                try await build.hide(.running) { try await build.run(LintCommands.removeAllBut(deb: built.remotePath)) }
+                mark = timings.add("early cleanup", since: mark)
+            }
             let found = try await waitForLint(on: build, directory: remoteDirectory)
             report = found
             mark = timings.add("lintian (wait)", since: mark)
@@ -99,18 +105,17 @@ extension Deployment {
             gates.append(.init(name: "lintian", passed: failures.isEmpty, tool: "lintian \(found.lintianVersion)",
                                detail: failures.isEmpty
                                    ? "\(found.errors.count) errors, \(found.warnings.count) warnings (fails on \(settings.lint.failOn.rawValue)s)"
-                                   : "\(failures.count) \(settings.lint.failOn == .error ? "errors" : "errors and warnings"): \(tags.prefix(8).joined(separator: ", "))\(tags.count > 8 ? ", ..." : "")"))
+                                   : "\(Self.count(failures.count, settings.lint.failOn == .error ? "error" : "error or warning", plural: settings.lint.failOn == .error ? "errors" : "errors and warnings")): \(tags.prefix(8).joined(separator: ", "))\(tags.count > 8 ? ", ..." : "")"))
         } else {
             gates.append(.init(name: "lintian", passed: true, tool: nil, detail: "skipped: lint.enabled is false in the fabfile"))
         }
 
-        var manifest = ArtifactManifest(package: packageName, version: built.version, architecture: built.architecture,
+        let manifest = ArtifactManifest(package: packageName, version: built.version, architecture: built.architecture,
                                         fileName: built.fileName, sha256: localHash, size: package.fileSize,
                                         verdict: gates.allSatisfy(\.passed) ? .passed : .rejected, gates: gates,
                                         branch: built.branch, commit: built.commit, buildHost: settings.buildHost,
                                         recordedAt: ArtifactManifest.now(), lintian: report)
         if let failed = manifest.failedGate {
-            manifest.verdict = .rejected
             let rejected = try LocalArtifacts.reject(temporary, named: built.fileName, in: artifactDirectory, manifest: manifest)
             let accept = settings.lint.failOn == .error ? "" : " or set lint.failOn = .error"
             throw FabError(.aborted, "the \(failed.name) gate rejected \(built.fileName) (\(failed.detail)); it was moved to \(rejected) and cannot be pushed. Fix the package, or accept a tag in the fabfile with lint.accept[\"TAG\"] = \"reason\"\(accept), then build again.")
@@ -121,6 +126,11 @@ extension Deployment {
         if let report { say(settings.buildHost, report.summary) }
         say("localhost", "\(built.fileName) passed \(gates.map(\.name).joined(separator: ", ")); verdict in \((ArtifactManifest.path(for: final) as NSString).lastPathComponent)")
         return final
+    }
+
+    /// `1 error`, `3 errors`.
+    static func count(_ number: Int, _ singular: String, plural: String) -> String {
+        "\(number) \(number == 1 ? singular : plural)"
     }
 
     /// Waits for the lintian started on the build host and reads its findings.
@@ -135,11 +145,11 @@ extension Deployment {
             _ = try? await build.hide([.running, .stdout, .stderr]) { try await build.run(LintCommands.stop(directory: directory), warnOnly: true) }
             throw FabError(.aborted, "[\(settings.buildHost)] lintian did not finish (lint.timeoutSeconds is \(Int(settings.lint.timeoutSeconds))): \(error); nothing was kept. Raise the timeout or check the build host.")
         }
-        let (version, output) = LintCommands.split(result.stdout)
+        let (version, seconds, output) = LintCommands.split(result.stdout)
         guard result.succeeded else {
             let tail = output.split(whereSeparator: \.isNewline).suffix(3).joined(separator: " ")
             throw FabError(.aborted, "[\(settings.buildHost)] lintian could not check the package (exit status \(result.exitStatus): \(tail)); nothing was kept. Check that lintian is installed there (the kit installs it with the build dependencies).")
         }
-        return LintReport.parse(output, version: version)
+        return LintReport.parse(output, version: version, seconds: seconds)
     }
 }

@@ -301,24 +301,29 @@ public struct Deployment: Sendable {
         mark = timings.add("source", since: mark)
 
         let build = fab.on(settings.buildHost)
-        let home = try await build.probe("printf '%s' \"$HOME\"").output
-        guard home.hasPrefix("/") else { throw FabError(.aborted, "[\(settings.buildHost)] the login user's home '\(home)' is not an absolute path.") }
-        try await checkLinks(on: build)
-        mark = timings.add("connect", since: mark)
-        try await installBuildDependencies(on: build, home: home)
-        mark = timings.add("apt", since: mark)
+        let home: String, chosen: String
+        do {
+            home = try await build.probe("printf '%s' \"$HOME\"").output
+            guard home.hasPrefix("/") else { throw FabError(.aborted, "[\(settings.buildHost)] the login user's home '\(home)' is not an absolute path.") }
+            try await checkLinks(on: build)
+            mark = timings.add("connect", since: mark)
+            try await installBuildDependencies(on: build, home: home)
+            mark = timings.add("apt", since: mark)
 
-        let chosen: String
-        if let version {
-            chosen = version
-        } else if let fileVersion {
-            chosen = fileVersion
-        } else {
-            chosen = try await nextVersion(build: build)
+            if let version {
+                chosen = version
+            } else if let fileVersion {
+                chosen = fileVersion
+            } else {
+                chosen = try await nextVersion(build: build)
+            }
+            try await refuseExisting(version: chosen)
+            say(settings.buildHost, "version \(chosen)")
+            mark = timings.add("version", since: mark)
+        } catch {
+            await abandonBuild(directory: nil, timings: timings, failedAfter: Self.seconds(from: mark))
+            throw error
         }
-        try await refuseExisting(version: chosen)
-        say(settings.buildHost, "version \(chosen)")
-        mark = timings.add("version", since: mark)
 
         let stamp = Self.timestamp()
         let directory = "\(home)/\(settings.buildDirectory)/\(app)/\(stamp)-\(source.shortCommit)"
@@ -357,7 +362,7 @@ public struct Deployment: Sendable {
             try await build.sudo(DeploymentCommands.aptInstall(packages))
         }
         try await build.hide(.running) { try await build.run(DeploymentCommands.touchAptStamp(stamp)) }
-        say(settings.buildHost, "build dependencies ready in \(Self.seconds(since: started))")
+        say(settings.buildHost, dryRun ? "dry run: the build dependencies above would be installed" : "build dependencies ready in \(Self.seconds(since: started))")
     }
 
     /// The highest version the build host's apt, the repository (published and archived) and the
@@ -514,7 +519,7 @@ public struct Deployment: Sendable {
         if let code {
             try await build.run("cd \(q(code)) && rm -rf build *.egg-info && find . -name __pycache__ -prune -exec rm -rf {} +")
         }
-        say(settings.buildHost, "virtualenv ready in \(Self.seconds(since: started)) (Python \(pythonVersion))")
+        say(settings.buildHost, dryRun ? "dry run: the virtualenv would be built with Python \(pythonVersion)" : "virtualenv ready in \(Self.seconds(since: started)) (Python \(pythonVersion))")
         try await runBuildSteps(.installed, context)
         mark = timings.add(buildSteps.isEmpty ? "pip" : "pip+steps", since: mark)
 
@@ -608,7 +613,7 @@ public struct Deployment: Sendable {
         let remoteDeb = dir + "/" + fileName
         try await build.run(DeploymentCommands.buildDeb(stagingDirectory: staging, output: remoteDeb, level: settings.compressionLevel))
         let remoteHash = try await read(build, DeploymentCommands.sha256(remoteDeb), planned: "")
-        say(settings.buildHost, "built \(fileName) in \(Self.seconds(since: started))")
+        say(settings.buildHost, dryRun ? "dry run: dpkg-deb would make \(fileName)" : "built \(fileName) in \(Self.seconds(since: started))")
         mark = timings.add("dpkg-deb", since: mark)
 
         if dryRun {
@@ -864,15 +869,16 @@ public struct Deployment: Sendable {
         return formatter.string(from: Date())
     }
 
-    /// Removes a failed build's directory on the build host, unless ``Settings/keepBuildDirectory``,
-    /// and prints the step timings with the time of the step that failed. A cleanup that fails only
+    /// Prints the step timings with the time of the step that failed, and removes the failed build's
+    /// `directory` on the build host (nil before there is one), unless ``Settings/keepBuildDirectory``. A cleanup that fails only
     /// warns: the build's own error is the one to report.
-    func abandonBuild(directory: String, timings: BuildTimings, failedAfter seconds: Double) async {
+    func abandonBuild(directory: String?, timings: BuildTimings, failedAfter seconds: Double) async {
         var timings = timings
         timings.add("failed step", seconds: max(0, seconds))
         say(settings.buildHost, "build failed; " + timings.summary)
         fab.state[Self.timingsKey] = nil
         fab.state[Self.prepared] = nil
+        guard let directory else { return }
         let build = fab.on(settings.buildHost)
         if settings.keepBuildDirectory {
             say(settings.buildHost, "kept the failed build's directory \(directory) (keepBuildDirectory)")

@@ -71,13 +71,14 @@ extension Deployment {
             return result.sorted { $0.path < $1.path }
         }
 
-        /// Checks every path of the layout for the install root `installRoot`.
+        /// Checks the install root and every path of the layout.
         /// - Throws: ``FabError`` `.invalidArgument` naming the setting and its value when a path is
         ///   not relative (or absolute) where it must be, contains `..`, `.`, an empty component or
         ///   white space, lands in a directory that is not a package's to fill (`/proc`, `/tmp`,
         ///   merged-/usr aliases such as `/lib`), when a link would replace a system directory, or when
         ///   two destinations are the same or one lies inside another.
         public func validate(installRoot: String) throws {
+            try Self.checkAbsolute(installRoot, field: "installRoot")
             if let codeDirectory { try Self.checkRelative(codeDirectory, field: "layout.codeDirectory") }
             try Self.checkRelative(virtualenvDirectory, field: "layout.virtualenvDirectory")
             for (source, destination) in directories.sorted(by: { $0.key < $1.key }) {

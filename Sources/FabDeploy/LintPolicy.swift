@@ -149,10 +149,12 @@ public struct LintReport: Sendable, Equatable, Codable {
     public var warnings: [String]
     /// How many hints each tag had overridden (by fab's, the project's or accepted overrides).
     public var overridden: [String: Int]
+    /// How long lintian ran, in seconds, when known.
+    public var seconds: Double?
 
     /// Reads lintian's output (run with `--show-overrides`): `E:`, `W:` and `O:` lines.
-    static func parse(_ output: String, version: String) -> LintReport {
-        var report = LintReport(lintianVersion: version, errors: [], warnings: [], overridden: [:])
+    static func parse(_ output: String, version: String, seconds: Double? = nil) -> LintReport {
+        var report = LintReport(lintianVersion: version, errors: [], warnings: [], overridden: [:], seconds: seconds)
         for line in output.split(whereSeparator: \.isNewline) {
             if line.hasPrefix("E: ") { report.errors.append(String(line)) }
             else if line.hasPrefix("W: ") { report.warnings.append(String(line)) }
@@ -184,7 +186,7 @@ public struct LintReport: Sendable, Equatable, Codable {
     /// One line: `lintian 2.116.3: 0 errors, 2 warnings, 2412 hints overridden (dir-or-file-in-srv 2400, ...)`.
     public var summary: String {
         let total = overridden.values.reduce(0, +)
-        var text = "lintian \(lintianVersion): \(errors.count) error\(errors.count == 1 ? "" : "s"), \(warnings.count) warning\(warnings.count == 1 ? "" : "s")"
+        var text = "lintian \(lintianVersion)\(seconds.map { String(format: " (%.1f s)", $0) } ?? ""): \(errors.count) error\(errors.count == 1 ? "" : "s"), \(warnings.count) warning\(warnings.count == 1 ? "" : "s")"
         if total > 0 {
             let top = overridden.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
             text += ", \(total) hints overridden (" + top.prefix(6).map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -201,18 +203,21 @@ enum LintCommands {
     /// `lintian.out`, exit status in `lintian.status` (written last), the process group in `lintian.pid`.
     static func start(deb: String, directory: String) -> String {
         let q = LocalShell.quote
-        let inner = "{ lintian --version || true; } > lintian.version 2>&1; lintian --fail-on none --show-overrides --tag-display-limit 0 -- \(q(deb)) > lintian.out 2>&1;"
-            + " echo $? > lintian.status.tmp && mv lintian.status.tmp lintian.status"
+        // The version from dpkg's database: `lintian --version` costs a perl start-up (a second or two).
+        let inner = "{ dpkg-query -W -f '${Version}\\n' lintian 2>/dev/null || echo unknown; } > lintian.version; started=$(date +%s.%N);"
+            + " lintian --fail-on none --show-overrides --tag-display-limit 0 -- \(q(deb)) > lintian.out 2>&1; status=$?;"
+            + " awk -v s=\"$started\" -v e=\"$(date +%s.%N)\" 'BEGIN { printf \"%.1f\\n\", e - s }' > lintian.seconds;"
+            + " echo $status > lintian.status.tmp && mv lintian.status.tmp lintian.status"
         return "cd \(q(directory)) && rm -f lintian.version lintian.out lintian.status lintian.status.tmp"
             + " && { setsid sh -c \(q(inner)) < /dev/null > /dev/null 2>&1 & echo $! > lintian.pid; }"
     }
 
     /// Waits until lintian started by ``start(deb:directory:)`` finishes (the caller's command
-    /// timeout is the deadline), then prints its version line, a separator line and its output, and
-    /// exits with its exit status.
+    /// timeout is the deadline), then prints its version line, the seconds it ran, a separator line
+    /// and its output, and exits with its exit status.
     static func wait(directory: String) -> String {
         let q = LocalShell.quote
-        return "cd \(q(directory)) && while [ ! -f lintian.status ]; do sleep 0.2; done; cat lintian.version; echo \(separator); cat lintian.out; exit \"$(cat lintian.status)\""
+        return "cd \(q(directory)) && while [ ! -f lintian.status ]; do sleep 0.2; done; cat lintian.version; cat lintian.seconds; echo \(separator); cat lintian.out; exit \"$(cat lintian.status)\""
     }
 
     /// Stops a lintian that has not finished (its whole process group); does nothing once it has.
@@ -220,16 +225,25 @@ enum LintCommands {
         "cd \(LocalShell.quote(directory)) 2>/dev/null && [ ! -f lintian.status ] && pid=$(cat lintian.pid 2>/dev/null) && kill -TERM -- -\"$pid\" 2>/dev/null; true"
     }
 
+    /// Removes everything in the .deb's directory but the .deb and lintian's files (started by
+    /// ``start(deb:directory:)``), while lintian is still reading the .deb.
+    static func removeAllBut(deb: String) -> String {
+        let q = LocalShell.quote
+        let directory = (deb as NSString).deletingLastPathComponent
+        return "find \(q(directory)) -mindepth 1 -maxdepth 1 ! -name \(q((deb as NSString).lastPathComponent)) ! -name 'lintian.*' -exec rm -rf -- {} +"
+    }
+
     /// The line between lintian's version and its output in ``wait(directory:)``'s output.
     static let separator = "--fab-lintian-output--"
 
-    /// Splits ``wait(directory:)``'s output into lintian's version and its output.
-    static func split(_ output: String) -> (version: String, output: String) {
-        guard let range = output.range(of: separator + "\n") ?? output.range(of: separator) else { return ("unknown", output) }
-        let head = output[..<range.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
-        // "Lintian v2.116.3+deb12u1"
-        let version = head.split(separator: " ").last.map { $0.hasPrefix("v") ? String($0.dropFirst()) : String($0) } ?? "unknown"
-        return (version.isEmpty ? "unknown" : version, String(output[range.upperBound...]))
+    /// Splits ``wait(directory:)``'s output into lintian's version, the seconds it ran and its output.
+    static func split(_ output: String) -> (version: String, seconds: Double?, output: String) {
+        guard let range = output.range(of: separator + "\n") ?? output.range(of: separator) else { return ("unknown", nil, output) }
+        let head = output[..<range.lowerBound].split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        // "2.116.3+deb12u1" (or lintian's own "Lintian v2.116.3+deb12u1"), then "17.2"
+        let version = head.first?.split(separator: " ").last.map { $0.hasPrefix("v") ? String($0.dropFirst()) : String($0) } ?? "unknown"
+        let seconds = head.dropFirst().first.flatMap { Double($0) }
+        return (version.isEmpty ? "unknown" : version, seconds, String(output[range.upperBound...]))
     }
 }
 

@@ -409,7 +409,9 @@ def file_digest(path, algorithm):
 def refresh_records(build, final):
     """Rewrite the hash and size of every RECORD row whose file no longer matches
     them (text rewritten, ELF search path fixed or stripped, byte-code compiled
-    anew). Returns (RECORD files rewritten, rows updated)."""
+    anew). A file whose size is the row's and whose inode has not changed since RECORD
+    was written (ctime, which nothing can set back) is not hashed again. Returns
+    (RECORD files rewritten, rows updated)."""
     files = rows_updated = 0
     for top, dirs, names in os.walk(build):
         dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(top, d)))
@@ -417,6 +419,7 @@ def refresh_records(build, final):
         if not top.endswith(".dist-info") or "RECORD" not in names or os.path.islink(record):
             continue
         base = os.path.dirname(top)
+        written = os.stat(record).st_mtime_ns
         with open(record, "rb") as f:
             data = f.read()
         try:
@@ -438,6 +441,9 @@ def refresh_records(build, final):
             else:
                 full = os.path.normpath(os.path.join(base, path))
             if os.path.islink(full) or not os.path.isfile(full):
+                continue
+            st = os.stat(full)
+            if str(st.st_size) == row[2] and st.st_ctime_ns <= written:
                 continue
             try:
                 digest = file_digest(full, algorithm)

@@ -79,11 +79,15 @@ extension SSHSession {
     func putParallel(_ localPath: String, size: Int64, to remotePath: String, mode: Int32, streams: TransferStreams,
                      progress: TransferProgressHandler?) async throws {
         let operation = "put \(remotePath)"
+        try core.checkRemotePath(remotePath, operation: operation)
         let helpers = await siblings(streams.ranges(size: size).count - 1)
         defer { for helper in helpers { Task { await helper.close() } } }
         let ranges = TransferStreams.fixed(helpers.count + 1).ranges(size: size)
         let temporary = TemporaryNames.beside(remotePath)
-        try await core.perform { core in try core.createEmptyRemote(temporary, operation: operation) }
+        try await core.perform { core in
+            try core.checkRemotePath(remotePath, operation: operation)
+            try core.createEmptyRemote(temporary, operation: operation)
+        }
         do {
             let tally = ProgressTally(path: remotePath, total: size, handler: progress)
             try await eachRange(ranges, helpers: helpers) { core, range, cancel in
@@ -189,13 +193,19 @@ extension SessionCore {
                 let written = libssh2_sftp_write(handle, buffer.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
                                                  count - offset)
                 if written == Int(LIBSSH2_ERROR_EAGAIN) {
-                    try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
+                    try sftpWait(since: lastProgress, cancel: cancel, operation: operation) {
+                        libssh2_sftp_write(handle, buffer.baseAddress!.advanced(by: offset).assumingMemoryBound(to: CChar.self),
+                                           count - offset)
+                    }
                     continue
                 }
                 if written < 0 { throw sftpFailure(Int32(written), operation: operation, path: remote) }
                 lastProgress = fab_monotonic_seconds()
                 offset += written
                 tally.add(written)
+                if cancel.isCancelled {
+                    throw SSHError(.cancelled, host: label, operation: operation, message: "interrupted; nothing was written under the final name.")
+                }
             }
             position += Int64(count)
             if cancel.isCancelled {
@@ -221,7 +231,9 @@ extension SessionCore {
             let ask = Int(min(Int64(Self.chunkSize), max(left / 4, min(left, 32 << 10))))
             let count = libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), ask)
             if count == Int(LIBSSH2_ERROR_EAGAIN) {
-                try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
+                try sftpWait(since: lastProgress, cancel: cancel, operation: operation) {
+                    libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), ask)
+                }
                 continue
             }
             lastProgress = fab_monotonic_seconds()

@@ -16,6 +16,7 @@ public struct ExecOptions: Sendable {
     /// Environment variables sent with SSH's `env` request (sshd accepts only names in its AcceptEnv).
     public var environment: [String: String]
     /// Bytes written to the command's standard input, which is then closed. Never logged.
+    /// With a ``Responder/Action/start`` responder, held back (end of input too) until its marker appears.
     public var stdin: [UInt8]?
     /// Seconds after which the command is abandoned (its channel closed) and ``SSHError/Code/timeout`` thrown.
     public var timeout: Double?
@@ -26,15 +27,21 @@ public struct ExecOptions: Sendable {
     /// its pid on a marker line of stderr that never reaches the output; it must be a POSIX-style
     /// shell (sh, bash, dash, zsh, ksh). With a PTY the terminal's hangup does this instead.
     public var stopOnInterrupt: Bool
+    /// Watchers on the output that answer prompts or mark where the command proper starts
+    /// (``Responder``); their patterns must not contain one another.
+    public var responders: [Responder]
 
+    /// - Parameters: see the properties of the same names.
     public init(pty: Bool = false, environment: [String: String] = [:], stdin: [UInt8]? = nil,
-                timeout: Double? = nil, captureLimit: Int = 8 << 20, stopOnInterrupt: Bool = true) {
+                timeout: Double? = nil, captureLimit: Int = 8 << 20, stopOnInterrupt: Bool = true,
+                responders: [Responder] = []) {
         self.pty = pty
         self.environment = environment
         self.stdin = stdin
         self.timeout = timeout
         self.captureLimit = captureLimit
         self.stopOnInterrupt = stopOnInterrupt
+        self.responders = responders
     }
 }
 
@@ -51,6 +58,8 @@ public struct ExecResult: Sendable {
     /// Total bytes the command wrote to each stream, captured or not.
     public var stdoutByteCount: Int
     public var stderrByteCount: Int
+    /// How many times each of ``ExecOptions/responders``' patterns appeared, in the same order.
+    public var responderMatches: [Int] = []
 
     /// Whether the command exited with status 0.
     public var succeeded: Bool { exitSignal == nil && exitStatus == 0 }
@@ -119,6 +128,10 @@ public struct OutputLineSplitter: Sendable {
 }
 
 extension SessionCore {
+    /// The longest command line one exec request carries: libssh2 1.10 refuses to send a packet
+    /// of 35,000 - 256 bytes or more, and the request adds 18 bytes to the command.
+    static let maxCommandBytes = 35_000 - 0x100 - 18 - 1
+
     /// Runs `command` on a new channel and waits for it to finish. Runs on the session queue.
     func execute(_ command: String, options: ExecOptions, onLine: OutputLineHandler?,
                  cancel: CancellationFlag) throws -> ExecResult {
@@ -126,6 +139,12 @@ extension SessionCore {
             throw SSHError(.connectionLost, host: label, operation: "run", message: "the session is closed; reconnect.")
         }
         let operation = "run '\(command.count > 60 ? String(command.prefix(57)) + "..." : command)'"
+        var pidMarker = PIDMarker(expected: options.stopOnInterrupt && !options.pty)
+        let line = pidMarker.expected ? PIDMarker.prefix + command : command
+        if line.utf8.count > Self.maxCommandBytes {
+            throw SSHError(.commandTooLong, host: label, operation: operation,
+                           message: "the command line is \(line.utf8.count) bytes (fab's own prefix included) and one SSH exec request carries at most \(Self.maxCommandBytes); put the script on the host (fab.put) and run it, or pass the data on standard input (stdin:).")
+        }
         let deadline = options.timeout.map { fab_monotonic_seconds() + $0 }
         let channel = try callPointer(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) {
             fab_libssh2_channel_open_session(session)
@@ -152,15 +171,17 @@ extension SessionCore {
                 throw error
             }
         }
-        var pidMarker = PIDMarker(expected: options.stopOnInterrupt && !options.pty)
-        let line = pidMarker.expected ? PIDMarker.prefix + command : command
         try call(operation, deadline: Self.requestDeadline(within: deadline), cancel: cancel) {
             fab_libssh2_channel_exec(channel, line, UInt32(line.utf8.count))
         }
         do {
             return try collect(channel, command: command, options: options, deadline: deadline, onLine: onLine,
                                cancel: cancel, pidMarker: &pidMarker, operation: operation, channelOpen: &channelOpen)
-        } catch let error as SSHError where error.code == .cancelled || error.code == .timeout {
+        } catch let error as SSHError where error.code == .connectionLost {
+            throw error
+        } catch {
+            // Interrupted, timed out, a refused or unanswerable prompt: the command must not
+            // outlive the channel (with a PTY the terminal's hangup stops it).
             if let pid = pidMarker.pid { killRemoteGroup(pid) }
             throw error
         }
@@ -172,7 +193,8 @@ extension SessionCore {
                          options: ExecOptions(timeout: 5, stopOnInterrupt: false), onLine: nil, cancel: CancellationFlag())
     }
 
-    /// Reads the command's output until it ends, feeding stdin, and returns its result.
+    /// Reads the command's output until it ends, feeding stdin and responders' answers, and
+    /// returns its result.
     private func collect(_ channel: OpaquePointer, command: String, options: ExecOptions, deadline: Double?,
                          onLine: OutputLineHandler?, cancel: CancellationFlag, pidMarker: inout PIDMarker,
                          operation: String, channelOpen: inout Bool) throws -> ExecResult {
@@ -182,6 +204,51 @@ extension SessionCore {
         var inputOffset = 0
         var inputClosed = false
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        let responders = options.responders
+        let finishing = Set(responders.indices.filter { if case .start = responders[$0].action { true } else { false } })
+        func patterns(on stream: StandardStream) -> [[UInt8]] {
+            responders.map { ($0.stream ?? (options.pty ? .stdout : .stderr)) == stream ? $0.pattern : [] }
+        }
+        var stdoutScanner = ResponderScanner(patterns: patterns(on: .stdout), finishing: finishing)
+        var stderrScanner = ResponderScanner(patterns: patterns(on: .stderr), finishing: finishing)
+        var matches = [Int](repeating: 0, count: responders.count)
+        var answers: [UInt8] = []
+        var answersOffset = 0
+        var released = finishing.isEmpty
+        // Set when a start marker matched on either stream; ends watching on both. (A scanner
+        // with nothing to watch is also `finished`, which must not end the other's watch.)
+        var started = false
+        defer { for index in answers.indices { answers[index] = 0 } }
+
+        /// Acts on a responder's pattern; returns the bytes to drop after it (nil: keep the pattern).
+        func react(_ number: Int) throws -> [[UInt8]]? {
+            let responder = responders[number]
+            matches[number] += 1
+            switch responder.action {
+            case .start:
+                released = true
+                started = true
+                return responder.scrub ? [[13, 10], [10]] : nil
+            case .answer(let provider):
+                guard matches[number] <= responder.limit else {
+                    throw SSHError(.promptRepeated, host: label, operation: operation,
+                                   message: "the command asked again after \(responder.limit) answer\(responder.limit == 1 ? " was" : "s were") given, so the answer was refused; fab stopped the command instead of answering again.")
+                }
+                let answer = try provider().withRevealed { Array($0.utf8) }
+                answers += answer + [10]
+                return responder.scrub ? [answer + [13, 10], answer + [10], [13, 10], [10]] : nil
+            }
+        }
+        func deliver(_ stream: StandardStream, _ bytes: [UInt8]) {
+            guard !bytes.isEmpty else { return }
+            if stream == .stdout {
+                stdout.append(bytes[...])
+                for line in stdoutLines.feed(bytes[...]) { onLine?(.stdout, line) }
+            } else {
+                stderr.append(bytes[...])
+                for line in stderrLines.feed(bytes[...]) { onLine?(.stderr, line) }
+            }
+        }
 
         while true {
             var progressed = false
@@ -195,13 +262,13 @@ extension SessionCore {
                         let chunk = buffer[0..<n]
                         progressed = true
                         if stream == .stdout {
-                            stdout.append(chunk)
-                            for line in stdoutLines.feed(chunk) { onLine?(.stdout, line) }
+                            deliver(.stdout, try stdoutScanner.feed(chunk, onMatch: react))
+                            if started { stderrScanner.finish() }
                         } else {
                             let rest = pidMarker.consume(chunk)
                             guard !rest.isEmpty else { continue }
-                            stderr.append(rest)
-                            for line in stderrLines.feed(rest) { onLine?(.stderr, line) }
+                            deliver(.stderr, try stderrScanner.feed(rest, onMatch: react))
+                            if started { stdoutScanner.finish() }
                         }
                     } else if n == 0 || Int32(n) == LIBSSH2_ERROR_EAGAIN {
                         break
@@ -210,7 +277,24 @@ extension SessionCore {
                     }
                 }
             }
-            if !inputClosed {
+            if answersOffset < answers.count {
+                let n = answers[answersOffset...].withUnsafeBytes { raw in
+                    fab_libssh2_channel_write(channel, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
+                }
+                if n > 0 {
+                    answersOffset += n
+                    progressed = true
+                } else if Int32(n) != LIBSSH2_ERROR_EAGAIN {
+                    // Input already closed, or the channel gone: the prompt would wait forever.
+                    throw SSHError(.promptUnanswerable, host: label, operation: operation,
+                                   message: "the command asked for an answer after its input was closed, so it cannot get one; give it no stdin of its own, or a Responder.start marker so input stays open until the prompts are answered.")
+                }
+                if answersOffset >= answers.count {
+                    for index in answers.indices { answers[index] = 0 }
+                    answers.removeAll()
+                    answersOffset = 0
+                }
+            } else if released && !inputClosed {
                 if inputOffset < input.count {
                     let n = input[inputOffset...].withUnsafeBytes { raw in
                         fab_libssh2_channel_write(channel, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count)
@@ -237,6 +321,8 @@ extension SessionCore {
                 try wait(deadline: deadline, cancel: cancel, operation: operation)
             }
         }
+        deliver(.stdout, stdoutScanner.flush())
+        deliver(.stderr, stderrScanner.flush())
         for line in [stdoutLines.finish()].compactMap({ $0 }) { onLine?(.stdout, line) }
         for line in [stderrLines.finish()].compactMap({ $0 }) { onLine?(.stderr, line) }
 
@@ -254,7 +340,7 @@ extension SessionCore {
         }
         return ExecResult(command: command, exitStatus: status, exitSignal: signal,
                           stdout: stdout.text, stderr: stderr.text,
-                          stdoutByteCount: stdout.total, stderrByteCount: stderr.total)
+                          stdoutByteCount: stdout.total, stderrByteCount: stderr.total, responderMatches: matches)
     }
 }
 

@@ -59,15 +59,21 @@ func closeLocal(_ fd: Int32) { close(fd) }
 /// The SFTP channel of a session, opened on first use. Lives on the session's queue.
 final class SFTPChannel {
     let handle: OpaquePointer
+    /// Set when a request was given up half-way (cancelled, timed out, failed in libssh2): the server may be
+    /// reading the next request as the rest of that one, so the channel is replaced before the next request.
+    var broken = false
     init(handle: OpaquePointer) { self.handle = handle }
 }
 
 extension SessionCore {
     static let chunkSize = 2 << 20
 
-    /// The session's SFTP channel, opened on first use.
+    /// The session's SFTP channel, opened on first use, and opened anew when the last one was left broken.
     func sftp() throws -> OpaquePointer {
-        if let channel = sftpChannel { return channel.handle }
+        if let channel = sftpChannel {
+            if !channel.broken { return channel.handle }
+            retireSFTPChannel(channel)
+        }
         guard let session else {
             throw SSHError(.connectionLost, host: label, operation: "open SFTP", message: "the session is closed; reconnect.")
         }
@@ -86,6 +92,8 @@ extension SessionCore {
     /// An ``SSHError`` for an SFTP failure, with the server's SFTP status.
     func sftpFailure(_ rc: Int32, operation: String, path: String) -> SSHError {
         guard rc == LIBSSH2_ERROR_SFTP_PROTOCOL, let sftp = sftpChannel?.handle else {
+            // Not a status from the server: libssh2 itself gave up, possibly half-way through a request.
+            sftpChannel?.broken = true
             return failure(rc, operation: operation, code: .sftp, path: path)
         }
         let status = libssh2_sftp_last_error(sftp)
@@ -108,7 +116,7 @@ extension SessionCore {
         while true {
             let rc = body()
             if rc == LIBSSH2_ERROR_EAGAIN {
-                try waitForReply(since: started, cancel: cancel, operation: operation)
+                try sftpWait(since: started, cancel: cancel, operation: operation) { Int(body()) }
                 continue
             }
             if rc < 0 { throw sftpFailure(rc, operation: operation, path: path) }
@@ -128,20 +136,27 @@ extension SessionCore {
             if let handle { return handle }
             let rc = libssh2_session_last_errno(session)
             if rc == LIBSSH2_ERROR_EAGAIN {
-                try waitForReply(since: started, cancel: nil, operation: operation)
+                try sftpWait(since: started, cancel: nil, operation: operation) {
+                    let handle = directory
+                        ? fab_libssh2_sftp_opendir(sftp, path, UInt32(path.utf8.count))
+                        : fab_libssh2_sftp_open(sftp, path, UInt32(path.utf8.count), UInt(flags), Int(mode), LIBSSH2_SFTP_OPENFILE)
+                    return handle == nil ? Int(libssh2_session_last_errno(self.session)) : 0
+                }
                 continue
             }
             throw sftpFailure(rc, operation: operation, path: path)
         }
     }
 
-    /// Closes a remote handle, waiting at most ``SessionCore/requestTimeout`` for the server's answer
-    /// (a close that gets none leaves the handle to the server; the next request reports the problem).
+    /// Closes a remote handle, waiting at most ``SessionCore/requestTimeout`` for the server's answer.
+    /// On a broken channel nothing is sent: the server drops the handle with the channel, and libssh2 frees it
+    /// with the session.
     func sftpClose(_ handle: OpaquePointer) {
+        guard let channel = sftpChannel, !channel.broken else { return }
         let started = fab_monotonic_seconds()
         while fab_libssh2_sftp_close(handle) == LIBSSH2_ERROR_EAGAIN {
             do {
-                try waitForReply(since: started, cancel: nil, operation: "close")
+                try sftpWait(since: started, cancel: nil, operation: "close") { Int(fab_libssh2_sftp_close(handle)) }
             } catch {
                 return
             }
@@ -188,10 +203,13 @@ extension SessionCore {
     func putFile(local: String, remote: String, mode: Int32?, sweep: Bool = true, cancel: CancellationFlag,
                  progress: TransferProgressHandler?) throws {
         let operation = "put \(remote)"
+        try checkRemotePath(remote, operation: operation)
         guard let info = localStat(local) else {
             throw SSHError(.localFile, host: label, operation: operation, path: local, underlying: String(cString: strerror(errno)),
                            message: "cannot read local file \(local): \(String(cString: strerror(errno))).")
         }
+        // The temporary's name is shortened to fit; the final one must fit as it is.
+        try checkRemotePath(remote, operation: operation)
         let temporary = TemporaryNames.beside(remote)
         do {
             let tally = ProgressTally(path: remote, total: Int64(info.st_size), handler: progress)
@@ -257,7 +275,9 @@ extension SessionCore {
         while true {
             let count = libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Self.chunkSize)
             if count == Int(LIBSSH2_ERROR_EAGAIN) {
-                try waitForReply(since: lastProgress, cancel: cancel, operation: operation)
+                try sftpWait(since: lastProgress, cancel: cancel, operation: operation) {
+                    libssh2_sftp_read(handle, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Self.chunkSize)
+                }
                 continue
             }
             lastProgress = fab_monotonic_seconds()
@@ -298,7 +318,9 @@ extension SessionCore {
             var attributes = LIBSSH2_SFTP_ATTRIBUTES()
             let count = fab_libssh2_sftp_readdir(handle, &name, name.count, &attributes)
             if count == LIBSSH2_ERROR_EAGAIN {
-                try waitForReply(since: lastProgress, cancel: nil, operation: "list \(path)")
+                try sftpWait(since: lastProgress, cancel: nil, operation: "list \(path)") {
+                    Int(fab_libssh2_sftp_readdir(handle, &name, name.count, &attributes))
+                }
                 continue
             }
             lastProgress = fab_monotonic_seconds()

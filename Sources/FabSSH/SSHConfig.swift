@@ -180,6 +180,9 @@ public struct SSHHostConfig: Sendable, Equatable {
     public var serverAliveCountMax: Int?
     /// `HostKeyAlias`, lowercased as OpenSSH does; nil when unset.
     public var hostKeyAlias: String?
+    /// Where `ForwardAgent` turns agent forwarding on (`FILE:LINE`); nil when it is `no` or unset.
+    /// fab cannot forward the agent (libssh2 1.10 cannot serve the channels), so resolving refuses such a host.
+    public var forwardAgentSource: String?
 
     /// Makes a configuration with nothing set, for `alias`.
     public init(alias: String, hostName: String? = nil) {
@@ -201,6 +204,7 @@ public struct SSHHostConfig: Sendable, Equatable {
         self.serverAliveInterval = nil
         self.serverAliveCountMax = nil
         self.hostKeyAlias = nil
+        self.forwardAgentSource = nil
     }
 
     /// `strictHostKeyChecking` as a policy; nil when unset.
@@ -410,6 +414,9 @@ public struct SSHConfig: Sendable {
         config.serverAliveInterval = state.serverAliveInterval
         config.serverAliveCountMax = state.serverAliveCountMax
         config.hostKeyAlias = state.hostKeyAlias.map(SSHPattern.asciiLowercased)
+        if let forward = state.forwardAgent, !["no", "false"].contains(SSHPattern.asciiLowercased(forward.value)) {
+            config.forwardAgentSource = forward.source
+        }
         switch state.jump {
         case nil: config.proxyJump = nil
         case .some(.none): config.proxyJump = []
@@ -496,6 +503,8 @@ enum ConfigSetting: Sendable {
     case serverAliveCountMax(Int)
     case hostKeyAlias(String)
     case ignoreUnknown(String)
+    /// `ForwardAgent`'s value, with where it was written.
+    case forwardAgent(String, source: String)
 }
 
 struct ConfigMatchContext {
@@ -524,6 +533,7 @@ struct ConfigResolveState {
     var serverAliveCountMax: Int?
     var hostKeyAlias: String?
     var ignoreUnknown: String?
+    var forwardAgent: (value: String, source: String)?
     var wantsFinalPass = false
 
     mutating func apply(_ setting: ConfigSetting) {
@@ -548,6 +558,7 @@ struct ConfigResolveState {
         case .serverAliveCountMax(let value): if serverAliveCountMax == nil { serverAliveCountMax = value }
         case .hostKeyAlias(let value): if hostKeyAlias == nil { hostKeyAlias = value }
         case .ignoreUnknown(let value): if ignoreUnknown == nil { ignoreUnknown = value }
+        case .forwardAgent(let value, let source): if forwardAgent == nil { forwardAgent = (value, source) }
         }
     }
 }
@@ -626,6 +637,7 @@ struct ConfigParser {
             "host", "match", "include", "hostname", "user", "port", "identityfile", "identitiesonly", "proxyjump",
             "proxycommand", "stricthostkeychecking", "userknownhostsfile", "globalknownhostsfile", "hashknownhosts",
             "connecttimeout", "serveraliveinterval", "serveralivecountmax", "hostkeyalias", "ignoreunknown",
+            "forwardagent",
         ]
         guard known.contains(keyword) else {
             // Keywords OpenSSH knows but fab does not use are accepted and ignored; others are refused when
@@ -758,6 +770,8 @@ struct ConfigParser {
             return .setting(.hostKeyAlias(try single()))
         case "ignoreunknown":
             return .setting(.ignoreUnknown(try single()))
+        case "forwardagent":
+            return .setting(.forwardAgent(try single(), source: "\(path):\(number)"))
         default:
             return nil
         }

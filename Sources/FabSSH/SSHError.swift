@@ -28,6 +28,12 @@ public struct SSHError: Error, CustomStringConvertible, Sendable {
         public static let proxyJump = Code("proxy-jump")
         /// The server accepted TCP connections but kept closing them during the handshake (sshd's `MaxStartups`).
         public static let throttled = Code("throttled")
+        /// A command line is longer than one SSH exec request carries.
+        public static let commandTooLong = Code("command-too-long")
+        /// A prompt a ``Responder`` answers appeared again: the answer was refused.
+        public static let promptRepeated = Code("prompt-repeated")
+        /// A prompt a ``Responder`` answers appeared after the command's input was closed.
+        public static let promptUnanswerable = Code("prompt-unanswerable")
 
         // ssh_config files (``SSHConfig``); `path` and `line` say where.
         /// A keyword has a value that is not valid for it (a bad port, time, flag, ProxyJump...).

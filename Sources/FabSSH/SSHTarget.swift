@@ -2,9 +2,11 @@
 public enum HostKeyPolicy: String, Sendable, CaseIterable {
     /// Unknown or changed keys refuse the connection (OpenSSH's `StrictHostKeyChecking yes`). The default.
     case strict
-    /// Unknown keys are appended to known_hosts; a changed key still refuses (`accept-new`).
+    /// Unknown keys are appended to known_hosts; a changed key still refuses (`accept-new`). A host known with
+    /// other keys only, even of another type, has a changed key, not an unknown one.
     case acceptNew = "accept-new"
-    /// Any key is accepted without checking. An explicit, insecure opt-out.
+    /// Unknown and changed keys are accepted, each time with a warning to the session's ``SSHWarningHandler``;
+    /// `@revoked` keys still refuse. An explicit, insecure opt-out.
     case insecure
 }
 

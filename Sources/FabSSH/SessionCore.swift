@@ -184,6 +184,37 @@ final class SessionCore: @unchecked Sendable {
         }
     }
 
+    /// Waits for the answer to an SFTP call. When the wait fails (cancelled, no answer in time, peer gone), the
+    /// request may be half sent: `call` (the same libssh2 call, same arguments) is repeated for up to
+    /// ``abandonGrace`` seconds so libssh2 finishes sending what it started, and the SFTP channel is marked
+    /// broken, so the next request goes over a fresh channel instead of being read as the rest of this one.
+    /// - Throws: the wait's ``SSHError``.
+    func sftpWait(since: Double, cancel: CancellationFlag?, operation: String, retry call: () -> Int) throws {
+        do {
+            try waitForReply(since: since, cancel: cancel, operation: operation)
+        } catch {
+            let grace = fab_monotonic_seconds() + Self.abandonGrace
+            while call() == Int(LIBSSH2_ERROR_EAGAIN) {
+                guard (try? wait(deadline: grace, cancel: nil, operation: operation)) != nil else { break }
+            }
+            sftpChannel?.broken = true
+            throw error
+        }
+    }
+
+    /// Seconds an abandoned SFTP call gets to finish sending what it started.
+    static let abandonGrace: Double = 5
+
+    /// Shuts a broken SFTP channel down (at most ``requestTimeout`` s; a channel that will not close is left to
+    /// the session) and forgets it.
+    func retireSFTPChannel(_ channel: SFTPChannel) {
+        sftpChannel = nil
+        let started = fab_monotonic_seconds()
+        while libssh2_sftp_shutdown(channel.handle) == LIBSSH2_ERROR_EAGAIN {
+            guard (try? waitForReply(since: started, cancel: nil, operation: "close SFTP")) != nil else { return }
+        }
+    }
+
     /// Polls the session socket (and, when serving tunnels, nothing else) for `events`.
     func waitForSocket(events: Int16, deadline: Double?, cancel: CancellationFlag?, operation: String) throws {
         let now = fab_monotonic_seconds()

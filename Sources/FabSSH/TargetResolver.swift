@@ -115,7 +115,8 @@ public struct TargetResolver: Sendable {
     ///     is the text as written.
     ///   - overrides: Command-line settings, which win over everything else.
     /// - Throws: ``SSHError`` (`.config`) when `host`, an override or the gateway is malformed, when ssh_config
-    ///   gives the destination or its first jump host a `ProxyCommand` (fab supports `ProxyJump` only), or when
+    ///   gives the destination or its first jump host a `ProxyCommand` (fab supports `ProxyJump` only) or turns
+    ///   `ForwardAgent` on for the destination (libssh2 1.10 cannot serve forwarded agent channels), or when
     ///   `ProxyJump` chains loop.
     public func resolve(_ host: String, overrides: Overrides = .init()) throws -> SSHTarget {
         var written = host.trimmingCharacters(in: .whitespaces)
@@ -147,6 +148,10 @@ public struct TargetResolver: Sendable {
         let resolved = try config.resolve(host: spec.host, localUser: localUser)
         if let command = resolved.proxyCommand {
             throw Self.proxyCommandError(command, host: spec.host, label: written)
+        }
+        if let source = resolved.forwardAgentSource {
+            throw SSHError(.config, host: written, operation: "resolve host",
+                           message: "ssh_config asks to forward your agent to \(spec.host) (ForwardAgent at \(source)), which fab cannot do: libssh2 1.10 cannot serve forwarded agent channels; put `ForwardAgent no` in a Host block for \(spec.host) above that line (the first value wins), or run the commands that need your agent with ssh -A.")
         }
         var hops: [JumpHost] = resolved.proxyJump ?? []
         if resolved.proxyJump == nil, let gateway = overrides.gateway, !gateway.trimmingCharacters(in: .whitespaces).isEmpty {

@@ -10,11 +10,17 @@ import Foundation
 /// host name). Every failure fab sees removes its own temporary at once; what a killed fab leaves
 /// behind is removed by the next upload into the same directory when it is recognisably stale:
 /// made on this machine by a process that no longer runs, or (made anywhere) not written for
-/// ``TemporaryNames/abandonedAfter`` seconds by the host's clock. Files of other names are never touched.
+/// ``TemporaryNames/abandonedAfter`` seconds by the host's clock (a staging directory:
+/// ``TemporaryNames/stagingAbandonedAfter``). Files of other names, and other
+/// accounts' files, are never touched.
 public enum TemporaryNames {
-    /// Seconds without a write after which any fab temporary counts as abandoned (1 hour): a live
-    /// upload writes continuously, and a sudo upload's staging directory lives for seconds.
+    /// Seconds without a write after which any fab upload temporary counts as abandoned (1 hour):
+    /// a live upload writes to it continuously.
     public static let abandonedAfter: Int64 = 3600
+
+    /// The same for a sudo upload's staging directory made on another machine (1 day): the
+    /// directory's own time does not change while the file inside it is written.
+    public static let stagingAbandonedAfter: Int64 = 86_400
 
     /// This machine and process, as embedded in names: `MACHINE-PID`.
     public static var owner: String { "\(machine)-\(getpid())" }
@@ -46,11 +52,14 @@ public enum TemporaryNames {
     /// The prefix of a sudo upload's staging directory made by this process (`mktemp -d PREFIX` + `XXXXXXXXXX`).
     public static var stagingPrefix: String { "fab-put-\(owner)-" }
 
+    private static let besidePattern = try? NSRegularExpression(
+        pattern: #"^\..*\.fab-([0-9a-f]{8})-([0-9]+)-[0-9a-f]{8}$"#, options: [.dotMatchesLineSeparators])
+    private static let stagingPattern = try? NSRegularExpression(pattern: #"^fab-put-([0-9a-f]{8})-([0-9]+)-[A-Za-z0-9]{10}$"#)
+
     /// What a name says about the fab process that made it, or nil when it is not a fab temporary
     /// of the given kind (`.beside` file or sudo staging directory).
     static func maker(of name: String, staging: Bool) -> (machine: String, pid: Int32)? {
-        let pattern = staging ? #"^fab-put-([0-9a-f]{8})-([0-9]+)-[A-Za-z0-9]{10}$"# : #"^\..*\.fab-([0-9a-f]{8})-([0-9]+)-[0-9a-f]{8}$"#
-        guard let regex = try? NSRegularExpression(pattern: pattern, options: [.dotMatchesLineSeparators]),
+        guard let regex = staging ? stagingPattern : besidePattern,
               let match = regex.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)),
               let machineRange = Range(match.range(at: 1), in: name), let pidRange = Range(match.range(at: 2), in: name),
               let pid = Int32(name[pidRange]) else { return nil }
@@ -61,7 +70,7 @@ public enum TemporaryNames {
     /// against `now` on the same (the host's) clock (`Int64.min`: unknown, `modified == Int64.max`: unknown).
     static func isAbandoned(_ name: String, staging: Bool, modified: Int64, now: Int64) -> Bool {
         guard let maker = maker(of: name, staging: staging) else { return false }
-        if now != Int64.min, modified != Int64.max, now - modified >= abandonedAfter { return true }
+        if now != Int64.min, modified != Int64.max, now - modified >= (staging ? stagingAbandonedAfter : abandonedAfter) { return true }
         guard maker.machine == machine, maker.pid != getpid(), maker.pid > 0 else { return false }
         return kill(maker.pid, 0) != 0 && errno == ESRCH
     }
@@ -69,16 +78,15 @@ public enum TemporaryNames {
 
 extension TemporaryNames {
     /// Removes the abandoned download temporaries in the local `directory` (a `get` that was
-    /// killed), judged like upload temporaries against `own`, the caller's fresh temporary there.
-    /// Best effort.
+    /// killed) owned by the same account as `own`, the caller's fresh temporary there, judged like
+    /// upload temporaries. Best effort.
     static func sweepLocal(in directory: String, own: String) {
         let path = directory.isEmpty ? "." : directory
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
-        func modified(_ name: String) -> Int64? { localStat(path + "/" + name).map { Int64($0.st_mtim.tv_sec) } }
-        let now = modified(own) ?? Int64.min
+        guard let mine = localStat(path + "/" + own) else { return }
         for name in names where name.hasPrefix(".") && name != own {
-            guard maker(of: name, staging: false) != nil,
-                  isAbandoned(name, staging: false, modified: modified(name) ?? Int64.max, now: now) else { continue }
+            guard maker(of: name, staging: false) != nil, let info = localStat(path + "/" + name), info.st_uid == mine.st_uid,
+                  isAbandoned(name, staging: false, modified: Int64(info.st_mtim.tv_sec), now: Int64(mine.st_mtim.tv_sec)) else { continue }
             unlink(path + "/" + name)
         }
     }
@@ -95,14 +103,15 @@ extension SSHSession {
 extension SessionCore {
     /// Removes the abandoned fab temporaries in `directory` (see ``TemporaryNames``): upload
     /// temporaries (`staging: false`, removed over SFTP) or sudo staging directories (`staging: true`,
-    /// removed with `rm -rf`). The time of `own` (the name of the caller's fresh temporary there)
-    /// stands for the host's clock; without it only this machine's dead processes' temporaries go.
-    /// Best effort: a failure to list or remove is ignored.
+    /// removed with `rm -rf`) owned by the same account as `own`, the name of the caller's fresh
+    /// temporary there, whose time also stands for the host's clock. Best effort: a failure to
+    /// list or remove is ignored.
     func sweepAbandonedTemporaries(in directory: String, own: String, staging: Bool) {
         guard let handle = try? sftpOpen(directory.isEmpty ? "." : directory, flags: 0, mode: 0, directory: true,
                                          operation: "list \(directory)") else { return }
-        var entries: [(name: String, modified: Int64)] = []
+        var entries: [(name: String, modified: Int64, owner: UInt?)] = []
         var now = Int64.min
+        var ownOwner: UInt?
         var name = [CChar](repeating: 0, count: 4096)
         while true {
             var attributes = LIBSSH2_SFTP_ATTRIBUTES()
@@ -114,13 +123,18 @@ extension SessionCore {
             if count <= 0 { break }
             let entry = String(decoding: name[0..<Int(count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let modified = attributes.flags & UInt(LIBSSH2_SFTP_ATTR_ACMODTIME) != 0 ? Int64(attributes.mtime) : Int64.max
-            if entry == own { now = modified }
-            if entry.hasPrefix(staging ? "fab-put-" : ".") { entries.append((entry, modified)) }
+            let owner = attributes.flags & UInt(LIBSSH2_SFTP_ATTR_UIDGID) != 0 ? attributes.uid : nil
+            if entry == own { now = modified; ownOwner = owner }
+            if entry.hasPrefix(staging ? "fab-put-" : ".") { entries.append((entry, modified, owner)) }
         }
         sftpClose(handle)
         let prefix = directory.isEmpty ? "" : directory.hasSuffix("/") ? directory : directory + "/"
-        let abandoned = entries.filter { $0.name != own && TemporaryNames.isAbandoned($0.name, staging: staging, modified: $0.modified, now: now) }
-            .map { prefix + $0.name }
+        // Only what the login user owns (as its own fresh temporary is): never another account's files.
+        guard let ownOwner else { return }
+        let abandoned = entries.filter {
+            $0.name != own && $0.owner == ownOwner
+                && TemporaryNames.isAbandoned($0.name, staging: staging, modified: $0.modified, now: now)
+        }.map { prefix + $0.name }
         guard !abandoned.isEmpty else { return }
         if staging {
             _ = try? execute("rm -rf -- " + ShellQuoting.join(abandoned), options: ExecOptions(timeout: 60),

@@ -63,6 +63,11 @@ public enum HostileStrings {
         "-P",
         "-rf",
         "--help",
+        // test(1)'s own operators, as a whole argument.
+        "!",
+        "(",
+        "-a",
+        "=",
         "-e touch MARKER",
         "~",
         "~root",

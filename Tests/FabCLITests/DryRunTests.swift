@@ -38,7 +38,7 @@ struct DryRunTests {
             "planning with etc/thumbs/thumbs.conf, etc/thumbs/uwsgi.ini", "thumbs_1_",
             "dry run: thumbs 1 would be published in fab",
         ]),
-        Example(fabfile: "example", arguments: ["-H", "web1", "deploy:branch=HEAD"], expected: [
+        Example(fabfile: "example", arguments: ["deploy:branch=HEAD,hosts=web1"], expected: [
             "[localhost] local: git rev-parse --short HEAD", "[web1] sudo: mkdir -p -- /srv/site/releases/COMMIT",
             "[web1] put: /tmp/site-COMMIT.tar.gz -> /tmp/site-COMMIT.tar.gz", "[web1] sudo: printf '%s\\n' RELEASE=COMMIT >> /etc/site.env",
             "[web1] sudo: ln -sfn /srv/site/releases/COMMIT /srv/site/current", "[web1] sudo: systemctl restart site",

@@ -14,8 +14,10 @@ struct FabBinaryTests {
         #expect(Self.listed("hello", "Say hello.", in: output.stdout))
         #expect(Self.listed("fail", "Fail on purpose.", in: output.stdout))
         #expect(output.stdout.contains("web    web1, web2"))
+        let tasks = Self.taskNames(in: output.stdout)
+        #expect(tasks == ["record", "hello", "fail", "boundary"])
         for helper in ["helper", "hiddenTask", "inside", "log"] {
-            #expect(!output.stdout.contains(helper), "\(helper) is not a task")
+            #expect(!tasks.contains(helper), "\(helper) is not a task")
         }
         #expect(fab.logLines.isEmpty)
     }
@@ -34,8 +36,9 @@ struct FabBinaryTests {
                 Appends one line to the file named by FAB_TEST_LOG, so tests see
                 what ran, in which order, with which values.
 
-            Hosts: buildvm (unless -H or -R is given)
-            Roles: web (unless -H or -R is given)
+            Hosts: buildvm
+            Roles: web
+            (these win over -H and -R; record:hosts=H1;H2 or record:roles=R runs it elsewhere)
 
             Parameters:
                 branch  String?  default: nil             the branch to build
@@ -58,7 +61,7 @@ struct FabBinaryTests {
     func fabricStyle() throws {
         let fab = try FabProcess(fixture: "basic")
         defer { fab.remove() }
-        let output = try fab.run(["-H", "buildvm", #"record:main,count=3,fast=yes,note=x\,y\=z"#])
+        let output = try fab.run([#"record:main,count=3,fast=yes,note=x\,y\=z,hosts=buildvm"#])
         #expect(output.status == 0, "\(output.stderr)")
         #expect(fab.logLines == ["record branch=main fast=true count=3 ratio=0.5 note=x,y=z"])
     }
@@ -67,9 +70,9 @@ struct FabBinaryTests {
     func optionStyle() throws {
         let fab = try FabProcess(fixture: "basic")
         defer { fab.remove() }
-        let output = try fab.run(["-H", "buildvm", "record", "--branch", "dev", "--count=2", "--fast", "--ratio", "1.25"])
+        let output = try fab.run(["record:hosts=buildvm", "--branch", "dev", "--count=2", "--fast", "--ratio", "1.25"])
         #expect(output.status == 0, "\(output.stderr)")
-        let defaults = try fab.run(["-H", "buildvm", "record", "--count", "1"])
+        let defaults = try fab.run(["record:host=buildvm", "--count", "1"])
         #expect(defaults.status == 0, "\(defaults.stderr)")
         #expect(fab.logLines == [
             "record branch=dev fast=true count=2 ratio=1.25 note=a, \"b\" (c)",
@@ -81,7 +84,7 @@ struct FabBinaryTests {
     func severalTasks() throws {
         let fab = try FabProcess(fixture: "basic")
         defer { fab.remove() }
-        let output = try fab.run(["-H", "buildvm", "hello:name=first", "record", "--count", "1", "--no-fast", "hello"])
+        let output = try fab.run(["-H", "buildvm", "hello:name=first", "record:hosts=buildvm", "--count", "1", "--no-fast", "hello"])
         #expect(output.status == 0, "\(output.stderr)")
         #expect(fab.logLines == [
             "hello first",
@@ -338,6 +341,14 @@ struct FabBinaryTests {
     }
 
     /// Whether `fab -l` output has a line for the task with its summary.
+    /// The task names of `fab -l`'s "Available tasks" section, in order.
+    static func taskNames(in output: String) -> [String] {
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("Available tasks") }) else { return [] }
+        return lines[(start + 1)...].drop { $0.isEmpty }.prefix { !$0.isEmpty }
+            .compactMap { $0.split(separator: " ").first.map(String.init) }
+    }
+
     static func listed(_ task: String, _ summary: String, in output: String) -> Bool {
         output.split(separator: "\n").contains { line in
             line.hasPrefix("    \(task) ") && line.hasSuffix("    \(summary)")

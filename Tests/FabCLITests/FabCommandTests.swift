@@ -92,11 +92,15 @@ struct FabCommandTests {
     @Test("every misplaced-option spelling is an option fab knows")
     func spellingsAreReal() throws {
         for spelling in FabCommand.globalOptionSpellings {
-            let needsValue = !["-l", "--list", "--rebuild", "--use-agent", "--no-use-agent", "-P", "--parallel",
+            if spelling == "-A" || spelling == "--forward-agent" {
+                #expect(throws: (any Error).self, "\(spelling) is refused") { try parse([spelling, "task"]) }
+                continue
+            }
+            let needsValue = !["-l", "--list", "--shortlist", "--rebuild", "--use-agent", "--no-use-agent", "-P", "--parallel",
                                "--dry-run", "-w", "--warn-only", "--version"].contains(spelling)
             if spelling == "--version" { continue }
             let value = spelling == "--known-hosts-policy" ? "strict" : spelling == "--keepalive" ? "15:3"
-                : spelling.contains("answer") ? "a=b" : spelling.contains("pool") || spelling == "-z" ? "2"
+                : spelling.contains("answer") ? "a=b" : spelling.contains("pool") || spelling == "-z" || spelling.hasSuffix("-fd") ? "2"
                 : spelling.contains("hide") || spelling.contains("show") ? "stdout" : "x"
             let command = try parse(needsValue ? [spelling, value, "task"] : [spelling, "task"])
             #expect(command.tasks == ["task"], "\(spelling)")

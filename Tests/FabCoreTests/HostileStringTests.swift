@@ -8,24 +8,28 @@ import Testing
 /// interpolates a value, against a real sshd on this machine: each string must arrive byte-exact,
 /// which the test reads back from the file system directly (the host is this machine), or be refused
 /// with an error; the marker file every payload tries to create must never appear.
+///
+/// The strings are spread over four connections run at once (each command is a round trip that
+/// mostly waits), which keeps the suite near 30 s.
 @Suite("Hostile strings", .serialized)
-final class HostileStringTests {
+final class HostileStringTests: @unchecked Sendable {
+    // Sendable by hand: every stored property is immutable after init; CapturedOutput locks.
     let server: SSHServer
     let output = CapturedOutput()
     let fab: Fab
+    /// Contexts on separate connections to the same host, one per concurrent worker.
+    let fabs: [Fab]
     /// A scratch directory on the host (the same path locally), writable by the test user.
     let base: String
     let marker: String
     let corpus: [String]
 
-    static let sudoers = "/etc/sudoers.d/fabcorpus"
-
     init() async throws {
         let user = try TestUser.named("fabcorpus")
-        try "fabcorpus ALL=(ALL) NOPASSWD: ALL\n".write(toFile: Self.sudoers, atomically: true, encoding: .utf8)
-        chmod(Self.sudoers, 0o440)
+        try CorpusSudo.acquire()
         server = try SSHServer(user: user)
         fab = Fab(host: "h", runtime: makeRuntime(["h": server], output: output))
+        fabs = [fab] + (1..<4).map { [server, output] _ in Fab(host: "h", runtime: makeRuntime(["h": server], output: output)) }
         base = "/tmp/fab-corpus-\(UUID().uuidString.prefix(8))"
         try await fab.run("mkdir -m 777 \(fab.quote(base))")
         marker = HostileStrings.marker(in: base)
@@ -34,10 +38,25 @@ final class HostileStringTests {
 
     deinit {
         try? FileManager.default.removeItem(atPath: base)
-        try? FileManager.default.removeItem(atPath: Self.sudoers)
+        CorpusSudo.release()
     }
 
     // MARK: - Helpers
+
+    /// Runs `body` for every corpus string (its index, the string, and a scratch file of the
+    /// worker's own), spread over ``fabs``, one worker per connection.
+    func eachString(_ body: @escaping @Sendable (Fab, Int, String, String) async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (worker, fab) in fabs.enumerated() {
+                group.addTask {
+                    for index in stride(from: worker, to: self.corpus.count, by: self.fabs.count) {
+                        try await body(fab, index, self.corpus[index], self.base + "/out-\(worker)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
 
     /// The bytes of a file on the host (read locally: the host is this machine).
     func bytes(_ path: String) -> [UInt8]? {
@@ -111,21 +130,19 @@ final class HostileStringTests {
 
     @Test("run, sudo and local with quote(): every string arrives byte-exact")
     func commands() async throws {
-        let out = base + "/out"
-        for (index, value) in corpus.enumerated() {
+        try await eachString { [self] fab, index, value, out in
             let label = HostileStrings.label(index, value)
             let line = "printf %s \(fab.quote(value)) > \(fab.quote(out))"
-            await expectExact("run \(label)", value, out: out, mayRefuse: !fitsCommandLine(value)) { try await fab.run(line) }
-            await expectExact("sudo \(label)", value, out: out, mayRefuse: !fitsCommandLine(value)) { try await fab.sudo(line) }
-            await expectExact("local \(label)", value, out: out) { try await fab.local(line) }
+            await self.expectExact("run \(label)", value, out: out, mayRefuse: !self.fitsCommandLine(value)) { try await fab.run(line) }
+            await self.expectExact("sudo \(label)", value, out: out, mayRefuse: !self.fitsCommandLine(value)) { try await fab.sudo(line) }
+            await self.expectExact("local \(label)", value, out: out) { try await fab.local(line) }
         }
     }
 
     @Test("cd, prefix, withEnv values and secret values: every string arrives byte-exact")
     func scopes() async throws {
-        let out = base + "/out"
         let dirs = try directory("dirs")
-        for (index, value) in corpus.enumerated() {
+        try await eachString { [self] fab, index, value, out in
             let label = HostileStrings.label(index, value)
             let long = !fitsCommandLine(value)
             if isFileName(value) && !value.hasPrefix("~") {
@@ -196,11 +213,11 @@ final class HostileStringTests {
     func pathProbes() async throws {
         let files = try directory("files"), links = try directory("links")
         let made = try directory("made"), madeBySudo = try directory("made-sudo")
-        for (index, value) in corpus.enumerated() {
+        try await eachString { [self] fab, index, value, _ in
             let label = HostileStrings.label(index, value)
             guard fitsCommandLine(value) else {
                 await #expect(throws: (any Error).self, "mkdirs \(label)") { try await fab.mkdirs(made + "/" + value) }
-                continue
+                return
             }
             let file = files + "/" + value
             if isFileName(value) {
@@ -232,12 +249,12 @@ final class HostileStringTests {
     @Test("append and contains (with and without sudo): lines arrive byte-exact and append stays idempotent")
     func appendAndContains() async throws {
         let lines = try directory("lines")
-        for (index, value) in corpus.enumerated() {
+        try await eachString { [self] fab, index, value, _ in
             let label = HostileStrings.label(index, value)
             let file = lines + "/\(index)", sudoFile = lines + "/\(index)-sudo"
             guard fitsCommandLine(value) else {
                 await #expect(throws: (any Error).self, "append \(label)") { try await fab.append(file, [value]) }
-                continue
+                return
             }
             try write("first\n", to: file)
             try await fab.append(file, [value])
@@ -257,7 +274,8 @@ final class HostileStringTests {
     @Test("sed, comment and uncomment: patterns, replacements, comment marks and backup suffixes stay data")
     func sedFamily() async throws {
         let files = try directory("sed")
-        for (index, value) in corpus.enumerated() where fitsCommandLine(value) {
+        try await eachString { [self] fab, index, value, _ in
+            guard self.fitsCommandLine(value) else { return }
             let label = HostileStrings.label(index, value)
             let file = files + "/\(index)"
             // The value as a replacement.
@@ -321,7 +339,7 @@ final class HostileStringTests {
         let template = local + "/value.template"
         try "[{{ value }}]".write(toFile: template, atomically: true, encoding: .utf8)
         let stagingBefore = try Self.stagingDirectories()
-        for (index, value) in corpus.enumerated() {
+        try await eachString { [self] fab, index, value, _ in
             let label = HostileStrings.label(index, value)
             guard isFileName(value) else {
                 if value.utf8.count > 255 {
@@ -334,7 +352,7 @@ final class HostileStringTests {
                         try await fab.put(local + "/long", sudoPut + "/" + name, useSudo: true)
                     }
                 }
-                continue
+                return
             }
             let source = local + "/" + value
             #expect(FileManager.default.createFile(atPath: source, contents: Data(value.utf8)), "local file \(label)")

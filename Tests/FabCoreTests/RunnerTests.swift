@@ -12,14 +12,26 @@ struct RunnerTests {
         TaskDefinition(name: name, summary: "", help: "", parameters: [], hosts: hosts, roles: roles) { fab, _ in try await body(fab) }
     }
 
-    @Test("command-line hosts win over the task's; roles expand; unknown roles are named")
+    @Test("Fabric 1's precedence: the invocation's hosts, then the task's, then -H/-R; roles expand; -x last; unknown roles are named")
     func hostSelection() throws {
         let runtime = makeRuntime([:], output: CapturedOutput(), roledefs: ["web": ["w1", "w2"], "db": ["d1"]])
         let own = task("t", hosts: ["a"], roles: ["db"]) { _ in }
+        let bare = task("bare") { _ in }
+        let arguments = TaskArguments(taskName: "t", values: [:])
+        let global = RunnerOptions(hosts: ["x"], roles: ["web"])
         #expect(try TaskRunner(runtime: runtime, options: RunnerOptions()).hosts(for: own) == ["a", "d1"])
-        #expect(try TaskRunner(runtime: runtime, options: RunnerOptions(hosts: ["x"], roles: ["web"])).hosts(for: own) == ["x", "w1", "w2"])
+        #expect(try TaskRunner(runtime: runtime, options: global).hosts(for: own) == ["a", "d1"])
+        #expect(try TaskRunner(runtime: runtime, options: global).hosts(for: bare) == ["x", "w1", "w2"])
+        #expect(try TaskRunner(runtime: runtime, options: global)
+            .hosts(for: TaskCall(task: own, arguments: arguments, hosts: ["i", "w1"], roles: ["web"])) == ["i", "w1", "w2"])
+        #expect(TaskRunner(runtime: runtime, options: global).hostSource(for: TaskCall(task: bare, arguments: arguments, roles: ["db"])) == .invocation)
+        let excluding = RunnerOptions(hosts: ["x"], roles: ["web"], excludedHosts: ["w1", "d1"])
+        #expect(try TaskRunner(runtime: runtime, options: excluding).hosts(for: bare) == ["x", "w2"])
+        #expect(try TaskRunner(runtime: runtime, options: excluding).hosts(for: own) == ["a"])
+        #expect(try TaskRunner(runtime: runtime, options: RunnerOptions(excludedHosts: ["a", "d1"])).hosts(for: own) == [])
+        #expect(try TaskRunner(runtime: runtime, options: RunnerOptions(excludedHosts: ["a"])).hosts(for: bare) == [nil])
         #expect(try TaskRunner(runtime: runtime, options: RunnerOptions()).hosts(for: task("none") { _ in }) == [nil])
-        let error = #expect(throws: FabError.self) { try TaskRunner(runtime: runtime, options: RunnerOptions(roles: ["cache"])).hosts(for: own) }
+        let error = #expect(throws: FabError.self) { try TaskRunner(runtime: runtime, options: RunnerOptions(roles: ["cache"])).hosts(for: bare) }
         #expect(error?.message.contains("db, web") == true)
     }
 

@@ -16,8 +16,7 @@ final class ScopeAndLitterTests {
 
     init() async throws {
         user = try TestUser.named("fabcorpus")
-        try "fabcorpus ALL=(ALL) NOPASSWD: ALL\n".write(toFile: HostileStringTests.sudoers, atomically: true, encoding: .utf8)
-        chmod(HostileStringTests.sudoers, 0o440)
+        try CorpusSudo.acquire()
         server = try SSHServer(user: user)
         fab = Fab(host: "h", runtime: makeRuntime(["h": server], output: output))
         base = "/tmp/fab-litter-\(UUID().uuidString.prefix(8))"
@@ -26,7 +25,7 @@ final class ScopeAndLitterTests {
 
     deinit {
         try? FileManager.default.removeItem(atPath: base)
-        try? FileManager.default.removeItem(atPath: HostileStringTests.sudoers)
+        CorpusSudo.release()
     }
 
     @Test("cd expands a leading ~ and ~user as the shell would, and takes -P and - as directory names")
@@ -43,6 +42,31 @@ final class ScopeAndLitterTests {
         #expect(try await fab.cd("~root") { try await fab.sudo("pwd") }.output == "/root")
         #expect(try await fab.cd("~") { try await fab.sudo("pwd") }.output == "/root")
         await #expect(throws: CommandFailure.self) { try await fab.cd("~nosuchuser-x") { try await fab.run("true") } }
+    }
+
+    @Test("contains on a host without perl is an error, never a silent 'not found' that would make append duplicate lines")
+    func containsWithoutPerl() async throws {
+        let file = base + "/lines"
+        try "x\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try await fab.contains(file, "x", exact: true))
+        let error = await #expect(throws: FabError.self) {
+            try await self.fab.withEnv(["PATH": "/nonexistent"]) { try await self.fab.append(file, ["x"]) }
+        }
+        #expect(error?.message.contains("perl") == true)
+        #expect(FileManager.default.contents(atPath: file) == Data("x\n".utf8))
+    }
+
+    @Test("sed keeps the file's mode and owner, also run with sudo as root, and keeps the backup")
+    func sedKeepsModeAndOwner() async throws {
+        let file = base + "/app.conf"
+        try "listen 80\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o640, .ownerAccountName: user.name], ofItemAtPath: file)
+        try await fab.sed(file, "80", "8080", useSudo: true)
+        let attributes = try FileManager.default.attributesOfItem(atPath: file)
+        #expect(attributes[.ownerAccountName] as? String == user.name)
+        #expect(attributes[.posixPermissions] as? Int == 0o640)
+        #expect(FileManager.default.contents(atPath: file) == Data("listen 8080\n".utf8))
+        #expect(FileManager.default.contents(atPath: file + ".bak") == Data("listen 80\n".utf8))
     }
 
     /// Every process's command line on this machine (the host is this machine).
@@ -91,6 +115,11 @@ final class ScopeAndLitterTests {
                 #expect(!field.contains(secret))
             }
         }
+        // (The command prints the value itself: its output is hidden, as a fabfile would.)
+        let local = try await fab.withEnv(secrets: ["TOKEN": Secret(secret)]) {
+            try await fab.hide(.stdout) { try await fab.local("printf %s \"$TOKEN\"") }
+        }
+        #expect(local.stdout == secret && !local.executed.contains(secret))
         #expect(!output.value.contains(secret))
         #expect(!server.log.contains(secret))
         // The control: the same value through plain withEnv is on the command line, and the polling sees it.
@@ -104,6 +133,36 @@ final class ScopeAndLitterTests {
         }
         #expect(pty?.message.contains("pty") == true)
         #expect(pty.map { !"\($0)".contains(secret) } == true)
+    }
+
+    @Test("secret values reach a command run by a sudo that asks for its password, ahead of the command's own input, with and without cached credentials")
+    func secretsWithSudoPassword() async throws {
+        let password = "pw-\(UUID().uuidString.prefix(8))"
+        let user = try TestUser.named("fabcorpuspw", password: password)
+        let sudoers = "/etc/sudoers.d/fabcorpuspw"
+        try "fabcorpuspw ALL=(ALL) ALL\n".write(toFile: sudoers, atomically: true, encoding: .utf8)
+        chmod(sudoers, 0o440)
+        defer { try? FileManager.default.removeItem(atPath: sudoers) }
+        let server = try SSHServer(user: user)
+        let output = CapturedOutput()
+        let fab = Fab(host: "p", runtime: makeRuntime(["p": server], output: output) { request in
+            guard case .sudoPassword = request else { return nil }
+            return Secret(password)
+        })
+        let secret = "tok-\(UUID().uuidString)\nline 2"
+        let out = base + "/sudo-secret"
+        for _ in 0..<2 {  // the second time sudo may have the credentials cached
+            try? FileManager.default.removeItem(atPath: out)
+            let result = try await fab.withEnv(secrets: ["TOKEN": Secret(secret)]) {
+                try await fab.sudo("printf %s \"$TOKEN\" > \(fab.quote(out)); id -un; cat", stdin: "own input\n")
+            }
+            #expect(result.output == "root\nown input")
+            #expect(FileManager.default.contents(atPath: out) == Data(secret.utf8))
+            for field in [result.executed, result.stdout, result.stderr] {
+                #expect(!field.contains(secret) && !field.contains(password))
+            }
+        }
+        #expect(!output.value.contains(secret) && !output.value.contains(password))
     }
 
     /// A pid that is certainly not running: a child that has exited and been reaped.
@@ -122,8 +181,13 @@ final class ScopeAndLitterTests {
         let stale = [".app.conf.fab-\(machine)-\(dead)-0badc0de", ".old.fab-\(other)-77-0badc0de"]
         let kept = [".app.conf.fab-\(machine)-1-0badc0de", ".new.fab-\(other)-77-0badc0de", ".app.conf.fab-notours",
                     "app.fab-\(machine)-\(dead)-0badc0de", ".app.conf.fab-\(machine)-\(dead)-0badc0dex"]
-        for name in stale + kept {
+        // Abandoned by its name, but another account's (root's): not the login user's to remove.
+        let othersFile = ".app.conf.fab-\(machine)-\(dead)-feedf00d"
+        for name in stale + kept + [othersFile] {
             #expect(FileManager.default.createFile(atPath: directory + "/" + name, contents: Data("x".utf8)))
+            if name != othersFile {
+                try FileManager.default.setAttributes([.ownerAccountName: user.name], ofItemAtPath: directory + "/" + name)
+            }
         }
         let twoHoursAgo = Date().addingTimeInterval(-7200)
         for name in [stale[1], kept[2], kept[3], kept[4]] {
@@ -131,7 +195,7 @@ final class ScopeAndLitterTests {
         }
         try await fab.put("/etc/hostname", directory + "/app.conf")
         let left = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
-        #expect(left == Set(kept + ["app.conf"]))
+        #expect(left == Set(kept + [othersFile, "app.conf"]))
     }
 
     @Test("the next get into a local directory removes the download temporaries a killed fab left there")
@@ -151,15 +215,22 @@ final class ScopeAndLitterTests {
         let dead = try Self.deadPid()
         let abandoned = "/tmp/fab-put-\(TemporaryNames.machine)-\(dead)-AbCdEf1234"
         let live = "/tmp/fab-put-\(TemporaryNames.machine)-1-AbCdEf1234"
-        defer { try? FileManager.default.removeItem(atPath: live) }
-        for path in [abandoned, live] {
+        // Made on another machine: removed after a day without a change, kept before.
+        let other = TemporaryNames.machine == "0000abcd" ? "0000abce" : "0000abcd"
+        let oldForeign = "/tmp/fab-put-\(other)-77-OldOldOld1", recentForeign = "/tmp/fab-put-\(other)-77-NewNewNew1"
+        defer { for path in [live, recentForeign, oldForeign] { try? FileManager.default.removeItem(atPath: path) } }
+        for path in [abandoned, live, oldForeign, recentForeign] {
             try FileManager.default.createDirectory(atPath: path + "/tree", withIntermediateDirectories: true)
             try FileManager.default.setAttributes([.ownerAccountName: user.name], ofItemAtPath: path)
             try FileManager.default.setAttributes([.ownerAccountName: user.name], ofItemAtPath: path + "/tree")
         }
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-2 * 86_400)], ofItemAtPath: oldForeign)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: recentForeign)
         try await fab.put("/etc/hostname", base + "/by-root", useSudo: true)
         #expect(!FileManager.default.fileExists(atPath: abandoned))
         #expect(FileManager.default.fileExists(atPath: live))
+        #expect(!FileManager.default.fileExists(atPath: oldForeign))
+        #expect(FileManager.default.fileExists(atPath: recentForeign))
         #expect(try HostileStringTests.stagingDirectories().isEmpty)
         // A failing sudo move removes the staging too.
         await #expect(throws: CommandFailure.self) { try await self.fab.put("/etc/hostname", "/nonexistent/dir/x", useSudo: true) }
@@ -183,12 +254,17 @@ final class ScopeAndLitterTests {
             let deadline = Date().addingTimeInterval(20)
             while Date() < deadline {
                 let beside = try FileManager.default.contentsOfDirectory(atPath: base).contains { $0.hasPrefix(".big-\(useSudo).fab-") }
-                let staged = try HostileStringTests.stagingDirectories().contains { FileManager.default.fileExists(atPath: "/tmp/\($0)/file") }
+                let staged = try HostileStringTests.stagingDirectories().contains {
+                    !((try? FileManager.default.contentsOfDirectory(atPath: "/tmp/\($0)")) ?? []).isEmpty
+                }
                 if beside || staged { break }
                 try await Task.sleep(nanoseconds: 5_000_000)
             }
+            let t0 = Date()
             upload.cancel()
             await #expect(throws: (any Error).self) { try await upload.value }
+            // Promptly: an interrupted upload must not leave the session waiting for replies.
+            #expect(Date().timeIntervalSince(t0) < 10)
             let left = try FileManager.default.contentsOfDirectory(atPath: base).filter { $0.contains(".fab-") }
             #expect(left.isEmpty, "left beside the target: \(left)")
             #expect(!FileManager.default.fileExists(atPath: target))

@@ -163,4 +163,24 @@ struct DeploymentBuildTests {
             #expect(try String(contentsOfFile: log, encoding: .utf8) == stderr.replacingOccurrences(of: "\n\n", with: "\n"))
         }
     }
+
+    /// A link over a file another package owns is refused on the build host before anything is made
+    /// there, found under its other merged-/usr spelling too (dpkg records /bin/sh, not /usr/bin/sh),
+    /// and the timings up to the failure are printed.
+    @Test func aLinkOverAPackagesFileIsRefusedBeforeTheBuild() async throws {
+        let tmp = try TemporaryDirectory("build-link")
+        defer { tmp.remove() }
+        let project = try makeProject(tmp, files: ["app.py": "print(1)\n"])
+        let server = try SSHServer()
+        defer { server.stop() }
+        let owner = try mustRun(["/bin/sh", "-c", "dpkg-query -S /bin/sh | grep -v '^diversion' | cut -d: -f1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let output = CapturedOutput()
+        let deploy = try await makeDeployment(server, output: output, app: "fablink", project: project, artifacts: tmp.path + "/out") {
+            $0.layout.links = ["/usr/bin/sh": "/vrmd/fablink/venv/bin/python3"]
+        }
+        let error = await #expect(throws: FabError.self) { try await deploy.prepareApp(version: "1") }
+        #expect(error?.description == #"layout.links["/usr/bin/sh"]: /usr/bin/sh belongs to the package \#(owner) on buildvm, and dpkg does not let two packages ship one path; choose another link path."#)
+        #expect(output.value.contains("[buildvm] build failed; step timings: source "), "\(output.value)")
+        #expect(try leftovers(app: "fablink").isEmpty)
+    }
 }

@@ -78,6 +78,17 @@ struct LayoutTests {
         }
     }
 
+    @Test(arguments: [("/srv/a/../b", "installRoot: '/srv/a/../b'"), ("/srv//b", "installRoot: '/srv//b'"),
+                      ("/tmp/app", "which the system fills at run time"), ("/lib/app", "use /usr/lib/app instead")])
+    func refusesABadInstallRoot(root: String, expected: String) async throws {
+        do {
+            _ = try await makeDeployment { $0.installRoot = root }
+            Issue.record("accepted \(root)")
+        } catch let error as FabError {
+            #expect(error.code == .invalidArgument && error.description.contains(expected), "\(error.description)")
+        }
+    }
+
     @Test func stepsThatNeedCodeAreRefusedWithoutCode() async throws {
         var deploy = try await makeDeployment { $0.layout.codeDirectory = nil }
         deploy.compileMessages()

@@ -64,6 +64,16 @@ struct TreeDependenciesTests {
         #expect(merged == ["supervisor", "libc6 (>= 2.34)", "libpython3.11 (>= 3.11.0)", "python3", "python3.11", "libjs-jquery"])
     }
 
+    @Test func essentialPackagesAreLeftOut() throws {
+        #expect(TreeDependencies.essentialQuery(["dash", "python3", "dash"])
+            == "dpkg-query -W -f '${Package}\\t${Essential}\\n' -- dash python3 2>/dev/null || true")
+        let essential = TreeDependencies.essentialPackages(fromQuery: "dash\tyes\npython3\t\ncoreutils\tyes\n")
+        #expect(essential == ["dash", "coreutils"])
+        let links = [TreeDependencies.ExternalLink(link: "/srv/t/run.sh", hops: ["/usr/bin/env", "/usr/bin/perl"], interpreter: false, script: true)]
+        #expect(try TreeDependencies.resolve(links: links, owners: ["/usr/bin/env": ["coreutils"], "/usr/bin/perl": ["perl-base"]],
+                                             fullPackages: [:], essential: essential) == ["perl-base"])
+    }
+
     @Test func anInterpreterNoPackageOwnsIsRefused() {
         let links = [TreeDependencies.ExternalLink(link: "/srv/t/venv/bin/python", hops: ["/opt/pyenv/versions/3.11.7/bin/python3.11"], interpreter: true)]
         let message = failureMessage { _ = try TreeDependencies.resolve(links: links, owners: [:], fullPackages: [:]) }
@@ -82,17 +92,36 @@ struct TreeDependenciesTests {
         try FileManager.default.createDirectory(atPath: staging + "/usr/bin", withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: staging + "/usr/bin/t-python", withDestinationPath: "/srv/t/venv/bin/python3")
         try FileManager.default.createSymbolicLink(atPath: staging + "/srv/t/current", withDestinationPath: "venv")
+        try FileManager.default.createSymbolicLink(atPath: staging + "/srv/t/share", withDestinationPath: "/usr/share")
+        // Scripts: through env to Debian's python3; /bin/sh (dash, Essential); an interpreter no package
+        // owns; one inside the package; and a file that is not executable.
+        try tmp.write("pkg/srv/t/app/run.py", "#!/usr/bin/env python3\nprint(1)\n", mode: 0o755)
+        try tmp.write("pkg/srv/t/app/hook.sh", "#!/bin/sh\nexit 0\n", mode: 0o755)
+        try tmp.write("pkg/srv/t/app/odd", "#!/opt/nowhere/python -u\n", mode: 0o755)
+        try tmp.write("pkg/srv/t/app/tool", "#!/srv/t/venv/bin/python3\n", mode: 0o755)
+        try tmp.write("pkg/srv/t/app/plain.py", "#!/opt/nowhere/python\n", mode: 0o644)
         let output = try mustRun(["/bin/sh", "-c", TreeDependencies.inspectCommand(staging: staging, python: debianPython, virtualenv: "/srv/t/venv")]).stdout
         let links = try TreeDependencies.externalLinks(fromInspection: output)
         let version = try mustRun([debianPython, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(links.map(\.link).sorted() == ["/srv/t/venv/bin/python", "/srv/t/venv/bin/python3", "/srv/t/venv/bin/python\(version)", "/usr/bin/t-python"])
-        #expect(links.allSatisfy { $0.hops == ["/usr/bin/python3", "/usr/bin/python\(version)"] })
-        #expect(links.filter(\.interpreter).count == 3)
+        let python = ["/usr/bin/python3", "/usr/bin/python\(version)"]
+        let symlinks = links.filter { !$0.script }, scripts = links.filter(\.script)
+        #expect(symlinks.map(\.link).sorted() == ["/srv/t/venv/bin/python", "/srv/t/venv/bin/python3", "/srv/t/venv/bin/python\(version)", "/usr/bin/t-python"])
+        #expect(symlinks.allSatisfy { $0.hops == python })
+        #expect(symlinks.filter(\.interpreter).count == 3)
+        #expect(scripts.map(\.link) == ["/srv/t/app/hook.sh", "/srv/t/app/odd", "/srv/t/app/run.py", "/srv/t/app/tool"])
+        #expect(scripts.first { $0.link.hasSuffix("run.py") }?.hops == ["/usr/bin/env"] + python)
+        #expect(scripts.first { $0.link.hasSuffix("odd") }?.hops == ["/opt/nowhere/python"])
+        #expect(scripts.first { $0.link.hasSuffix("tool") }?.hops == python)
+        #expect(scripts.first { $0.link.hasSuffix("hook.sh") }?.hops.first == "/bin/sh")
         let search = try #require(TreeDependencies.ownerSearch(links.flatMap(\.hops)))
         let owners = TreeDependencies.owners(fromSearch: try mustRun(["/bin/sh", "-c", search]).stdout)
         let query = try #require(TreeDependencies.fullPackageQuery(owners.values.flatMap { $0 }))
         let full = TreeDependencies.fullPackages(fromQuery: try mustRun(["/bin/sh", "-c", query]).stdout)
-        #expect(try TreeDependencies.resolve(links: links, owners: owners, fullPackages: full) == ["python3", "python\(version)"])
+        let packages = owners.values.flatMap { $0 }.map { full[$0] ?? $0 }
+        let essential = TreeDependencies.essentialPackages(fromQuery: try mustRun(["/bin/sh", "-c", try #require(TreeDependencies.essentialQuery(packages))]).stdout)
+        #expect(essential.isSuperset(of: ["coreutils", "dash"]) && !essential.contains("python3"))
+        #expect(try TreeDependencies.resolve(links: links, owners: owners, fullPackages: full, essential: essential) == ["python3", "python\(version)"])
+        #expect(TreeDependencies.scriptsWithoutPackagedInterpreter(links, owners: owners) == ["/srv/t/app/odd"])
     }
 
     /// An ELF file that embeds Python (as uWSGI does) gets `libpython3.X` from dpkg-shlibdeps as the kit runs it.

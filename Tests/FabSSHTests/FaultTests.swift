@@ -160,3 +160,88 @@ struct FilesInUseTests {
         #expect(error?.message.contains("~/.ssh") == false)
     }
 }
+
+extension FaultTests {
+    @Test("a remote path longer than PATH_MAX is refused before anything is sent, for single and parallel puts", arguments: [1, 2])
+    func longPathRefusedFirst(streams: Int) async throws {
+        let server = try SSHServer()
+        let local = try TemporaryDirectory.make(prefix: "fab-fault")
+        defer { try? FileManager.default.removeItem(at: local) }
+        try sh("head -c 1000000 /dev/zero > \(local.path)/file.bin")
+        let session = try await SSHSession.connect(to: server.target())
+        let directory = "/tmp/fab-long-\(UUID().uuidString.prefix(8))"
+        #expect(try await session.execute("mkdir \(directory)").succeeded)
+        let error = await #expect(throws: SSHError.self) {
+            try await session.put(local.path + "/file.bin", to: directory + "/" + String(repeating: "x", count: 4_100),
+                                  streams: .fixed(streams))
+        }
+        #expect(error?.message.contains("PATH_MAX") == true, "\(String(describing: error))")
+        #expect(try await session.execute("ls -A \(directory)").stdout == "", "nothing may be left in the directory")
+        _ = try await session.execute("rm -rf \(directory)")
+    }
+}
+
+/// Descendants of `pid` whose command name is `name`, from /proc.
+private func descendants(of pid: Int32, named name: String) -> [Int32] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    var parents: [Int32: Int32] = [:], names: [Int32: String] = [:]
+    for entry in entries {
+        guard let candidate = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+              let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+        names[candidate] = String(stat[stat.index(after: open)..<close])
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        if fields.count > 1, let parent = Int32(fields[1]) { parents[candidate] = parent }
+    }
+    return names.filter { $0.value == name }.keys.filter { process in
+        var current = process
+        while let parent = parents[current], parent > 1 {
+            if parent == pid { return true }
+            current = parent
+        }
+        return false
+    }
+}
+
+extension FaultTests {
+    @Test("an upload abandoned half-way through an SFTP packet leaves the session's SFTP usable: the next requests answer at once")
+    func abandonedMidPacket() async throws {
+        let server = try SSHServer()
+        // An external sftp-server, so it can be stopped while sshd keeps answering keepalives; sshd re-reads its config on SIGHUP.
+        let config = server.directory.path + "/sshd_config"
+        try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "Subsystem sftp internal-sftp", with: "Subsystem sftp /usr/lib/openssh/sftp-server")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        kill(server.pid, SIGHUP)
+        try await Task.sleep(for: .milliseconds(500))
+        let local = try TemporaryDirectory.make(prefix: "fab-fault")
+        defer { try? FileManager.default.removeItem(at: local) }
+        try sh("head -c 134217728 /dev/zero > \(local.path)/big.bin && echo small > \(local.path)/small.txt")
+        let session = try await SSHSession.connect(to: server.target())
+        let directory = "/tmp/fab-abandon-\(UUID().uuidString.prefix(8))"
+        #expect(try await session.execute("mkdir \(directory)").succeeded)
+
+        // Stop the sftp-server mid-upload: the channel window fills and libssh2 waits with a packet half sent.
+        let stopped = Mutex<[Int32]>([])
+        let task = Task {
+            try await session.put(local.path + "/big.bin", to: directory + "/big.bin", streams: .fixed(1), progress: { progress in
+                guard progress.bytesDone > 8 << 20, stopped.withLock({ $0.isEmpty }) else { return }
+                let pids = descendants(of: server.pid, named: "sftp-server")
+                for pid in pids { kill(pid, SIGSTOP) }
+                stopped.withLock { $0 = pids }
+            })
+        }
+        try await Task.sleep(for: .seconds(2))
+        #expect(stopped.withLock { $0.count } == 1, "the sftp-server was found and stopped")
+        task.cancel()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { for pid in stopped.withLock({ $0 }) { kill(pid, SIGCONT) } }
+        let error = await #expect(throws: SSHError.self) { try await task.value }
+        #expect(error?.code == .cancelled, "\(String(describing: error))")
+
+        let started = Date()
+        try await session.put(local.path + "/small.txt", to: directory + "/small.txt")
+        #expect(try await session.stat(directory + "/small.txt")?.size == 6)
+        #expect(try await session.list(directory).map(\.name) == ["small.txt"], "the abandoned upload's temporary was removed")
+        #expect(Date().timeIntervalSince(started) < 8, "the next requests took \(Date().timeIntervalSince(started)) s")
+        _ = try await session.execute("rm -rf \(directory)")
+    }
+}

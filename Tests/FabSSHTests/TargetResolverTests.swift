@@ -203,6 +203,12 @@ struct TargetResolverTests {
         RefusedTargetCase(name: "Host * ProxyJump without ProxyJump none on the bastion loops",
                           config: "Host *\n  ProxyJump bastion", host: "web",
                           messageContains: ["loops (web -> bastion -> bastion)", "\"ProxyJump none\" to the Host block of bastion"]),
+        RefusedTargetCase(name: "ForwardAgent yes is refused with its line: libssh2 1.10 cannot serve agent channels",
+                          config: "Host app\n  ForwardAgent yes", host: "app",
+                          messageContains: ["ForwardAgent at /test/config:2", "cannot serve forwarded agent channels", "ForwardAgent no"]),
+        RefusedTargetCase(name: "ForwardAgent with a socket path is forwarding too",
+                          config: "Host app\n  ForwardAgent no\nHost *\n  ForwardAgent ~/agent.sock", host: "web",
+                          messageContains: ["ForwardAgent at /test/config:4"]),
         RefusedTargetCase(name: "two hosts jumping through each other loop",
                           config: "Host a\n  ProxyJump b\nHost b\n  ProxyJump a", host: "a", messageContains: ["loops (a -> b -> a)"]),
     ]
