@@ -19,8 +19,9 @@ import Glibc
 ///    fab's modules (``PluginLoader`` explains why);
 /// 3. write the library under a temporary name and rename it into place.
 ///
-/// The compiler's diagnostics go to fab's standard error unchanged, naming the fabfile's own files and lines,
-/// except when they say a C header is missing: then the error names the Debian package to install.
+/// The compiler's diagnostics go to fab's standard error naming the fabfile's own files and lines, quoting its
+/// own lines and nothing of fab's (``CompilerDiagnostics``); when they say a C header is missing, the error
+/// names the Debian package to install instead.
 public struct PluginBuilder: Sendable {
     /// Where compiler output goes.
     public enum Diagnostics: Sendable {
@@ -109,6 +110,7 @@ public struct PluginBuilder: Sendable {
     func compilerArguments(sources: [String], registration: String, output: String) -> [String] {
         var arguments = [
             "-emit-library", "-parse-as-library", "-module-name", "Fabfile", "-swift-version", "6", "-Onone",
+            "-diagnostic-style=llvm",
             "-I", installation.modulesDirectory,
             "-module-cache-path", cache.moduleCacheDirectory,
         ]
@@ -162,12 +164,17 @@ public struct PluginBuilder: Sendable {
             if let missing = MissingHeader.find(in: text) {
                 throw FabCLIError(.compilerUnavailable, missing.message)
             }
-            if case .standardError = diagnostics { FileHandle.standardError.write(messages) }
+            if case .standardError = diagnostics {
+                FileHandle.standardError.write(Data(CompilerDiagnostics.rewrite(text, sources: sources).utf8))
+            }
             throw FabCLIError(.compileFailed,
                               "the fabfile did not compile; fix the errors the compiler reported above and run fab again.",
                               path: location.path)
         }
-        if case .standardError = diagnostics { FileHandle.standardError.write(messages) }
+        if case .standardError = diagnostics, !messages.isEmpty {
+            let text = String(decoding: messages, as: UTF8.self)
+            FileHandle.standardError.write(Data(CompilerDiagnostics.rewrite(text, sources: sources).utf8))
+        }
         try cache.moveIntoPlace(temporary, path)
     }
 
