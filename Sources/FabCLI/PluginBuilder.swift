@@ -123,6 +123,9 @@ public struct PluginBuilder: Sendable {
         return arguments
     }
 
+    /// Seconds a fabfile's compile may take before the compiler is stopped (a cold compile takes 1 to 6 s).
+    static let compileDeadline: Double = 600
+
     private func compile(location: FabfileLocation, sources: [FabfileSource], to path: String,
                          with compiler: SwiftCompiler, diagnostics: Diagnostics) throws(FabCLIError) {
         let scan = try FabfileScanner.scan(
@@ -156,8 +159,13 @@ public struct PluginBuilder: Sendable {
             throw FabCLIError(.compilerUnavailable,
                               "fab cannot run the Swift compiler \(compiler.path) (\(error.localizedDescription)); check the Swift installation, or set SWIFTC to another compiler.")
         }
-        let messages = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let (messages, timedOut) = SwiftCompiler.collect(process, output: output, deadline: Self.compileDeadline)
+        if timedOut {
+            unlink(temporary)
+            throw FabCLIError(.compileFailed,
+                              "the Swift compiler was still compiling the fabfile after \(Int(Self.compileDeadline)) s and was stopped; check the machine's load and memory, and run fab again.",
+                              path: location.path)
+        }
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {
             unlink(temporary)
             let text = String(decoding: messages, as: UTF8.self)
