@@ -19,6 +19,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/stencilproject/Stencil", from: "0.15.1"),
+        // The fabfile scanner parses with the compiler's parser and evaluates #if with its rules.
+        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
@@ -41,6 +43,8 @@ let package = Package(
         .target(name: "FabCLI", dependencies: [
             "FabCore", "FabDeploy", "FabArchive",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "SwiftParser", package: "swift-syntax"),
+            .product(name: "SwiftIfConfig", package: "swift-syntax"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "fab", dependencies: ["FabCLI"], swiftSettings: swiftSettings,
                           // Fabfile plugins resolve fab's API symbols from this executable when loaded.
@@ -56,7 +60,9 @@ let package = Package(
         .testTarget(name: "FabArchiveTests", dependencies: ["FabArchive", "FabTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FabCoreTests", dependencies: ["FabCore", "FabTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FabDeployTests", dependencies: ["FabDeploy", "FabTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FabCLITests", dependencies: ["FabCLI", "FabTestSupport"], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabCLITests", dependencies: [
+            "FabCLI", "FabTestSupport", .product(name: "SwiftIfConfig", package: "swift-syntax"),
+        ], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["FabTestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -38,9 +38,12 @@ public struct FabfileLoader: Sendable {
         let sources = try location.readSources()
         let cache = FabCache(environment: environment)
         let installation = try FabInstallation.current(environment: environment)
-        let builder = PluginBuilder(installation: installation,
-                                    compiler: try SwiftCompiler.locate(environment: environment, cache: cache),
-                                    cache: cache, fabVersion: FabVersion.current)
+        // The compiler is looked up only for a compile: a cached fabfile runs without the toolchain.
+        let environment = environment
+        let builder = PluginBuilder(installation: installation, cache: cache, fabVersion: FabVersion.current) {
+            () throws(FabCLIError) -> SwiftCompiler in
+            try SwiftCompiler.locate(environment: environment, cache: cache)
+        }
         let plugin = try builder.plugin(for: location, sources: sources, rebuild: rebuild, diagnostics: diagnostics) {
             if announceCompiles { console.note("compiling \(location.path)") }
         }
@@ -54,8 +57,8 @@ public struct FabfileLoader: Sendable {
         }
         if debug {
             let total = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-            if plugin.compiled {
-                console.note("compiling against \(installation.modulesDirectory) with \(builder.compiler.path)")
+            if let compiler = plugin.compiler {
+                console.note("compiling against \(installation.modulesDirectory) with \(compiler.path)")
                 console.note("compiled \(location.path) in \(Self.format(plugin.compileSeconds * 1000)) ms: \(plugin.path)")
             } else {
                 console.note("cached \(location.path): \(plugin.path)")

@@ -1,3 +1,7 @@
+import SwiftIfConfig
+import SwiftParser
+import SwiftSyntax
+
 /// Finds a fabfile's tasks and role definitions without compiling it.
 ///
 /// A task is a top-level function that is not `private` or `fileprivate`, whose first parameter
@@ -15,9 +19,14 @@
 /// func release(_ fab: Fab) async throws -> String { ... }
 /// ```
 ///
-/// The scanner reads declarations, not expressions: the compiler checks everything it generates from
-/// them, so it only needs to find functions, their doc comments, parameters and effects, and a top-level
-/// `let roledefs`. Functions inside types, extensions, closures and other functions are skipped.
+/// The scanner parses each file with the compiler's own parser (SwiftParser) and evaluates `#if` with the
+/// compiler's rules (SwiftIfConfig) against the configuration the fabfile is compiled with, so it sees the
+/// declarations the compiler sees: a task inside `#if os(macOS)` does not exist on Linux. It reads
+/// declarations, not expressions: the compiler checks everything generated from them, so it only needs
+/// functions, their doc comments, parameters and effects, the imports, and a top-level `let roledefs`.
+/// Functions inside types, extensions, closures and other functions are skipped.
+///
+/// Everything it rejects is reported against the fabfile's own file and line, before any code is generated.
 public enum FabfileScanner {
     /// What a fabfile declares.
     public struct Result: Sendable, Equatable {
@@ -38,11 +47,13 @@ public enum FabfileScanner {
     }
 
     /// Scans all files of a fabfile.
+    /// - Parameter configuration: what `#if` conditions are evaluated against.
     /// - Throws: ``FabCLIError`` (`fabfileInvalid`) when a task cannot be understood or is declared twice.
-    public static func scan(_ sources: [FabfileSource]) throws(FabCLIError) -> Result {
+    public static func scan(_ sources: [FabfileSource],
+                            configuration: FabfileBuildConfiguration = .fallback) throws(FabCLIError) -> Result {
         var result = Result()
         for source in sources {
-            let fileResult = try scan(source)
+            let fileResult = try scan(source, configuration: configuration)
             for task in fileResult.tasks {
                 if let other = result.tasks.first(where: { $0.name == task.name }) {
                     throw FabCLIError(.fabfileInvalid,
@@ -67,384 +78,222 @@ public enum FabfileScanner {
     }
 
     /// Scans one source file.
+    /// - Parameter configuration: what `#if` conditions are evaluated against.
     /// - Throws: ``FabCLIError`` (`fabfileInvalid`) when a task cannot be understood.
-    public static func scan(_ source: FabfileSource) throws(FabCLIError) -> Result {
-        let tokens: [SwiftToken]
-        do {
-            tokens = try SwiftLexer.tokenize(source.text)
-        } catch {
-            throw FabCLIError(.fabfileInvalid, "fab cannot read this file: \(error.message); fix it and run fab again.",
-                              path: source.path, line: error.line)
-        }
-        var reader = DeclarationReader(source: source, tokens: tokens)
+    public static func scan(_ source: FabfileSource,
+                            configuration: FabfileBuildConfiguration = .fallback) throws(FabCLIError) -> Result {
+        var reader = DeclarationReader(source: source, configuration: configuration)
         return try reader.read()
     }
 }
 
-/// Walks a file's tokens at the top level, collecting doc comments, attributes and modifiers for
-/// the declaration that follows them.
+/// Reads one file's syntax tree at the top level, descending only into the active clauses of `#if`.
 private struct DeclarationReader {
     let source: FabfileSource
-    let tokens: [SwiftToken]
-    var index = 0
+    let configuration: FabfileBuildConfiguration
+    let tree: SourceFileSyntax
+    let converter: SourceLocationConverter
+    var result = FabfileScanner.Result()
 
-    /// Keywords that may precede `func`, `let` or `var` in a top-level declaration.
-    static let modifiers: Set<String> = [
-        "private", "fileprivate", "internal", "public", "package", "open", "nonisolated", "final",
-        "static", "dynamic", "override", "required", "convenience", "mutating", "nonmutating",
-        "prefix", "postfix", "infix", "indirect", "lazy", "weak", "unowned", "distributed", "consuming", "borrowing",
-    ]
-
-    /// Declaration kinds in `import kind Module.Name`.
-    static let importKinds: Set<String> = ["typealias", "struct", "class", "enum", "protocol", "let", "var", "func"]
-
-    init(source: FabfileSource, tokens: [SwiftToken]) {
+    init(source: FabfileSource, configuration: FabfileBuildConfiguration) {
         self.source = source
-        // Ordinary comments never matter to declarations; doc comments do.
-        self.tokens = tokens.filter { $0.kind != .comment }
+        self.configuration = configuration
+        tree = Parser.parse(source: source.text)
+        converter = SourceLocationConverter(fileName: source.path, tree: tree)
     }
 
     mutating func read() throws(FabCLIError) -> FabfileScanner.Result {
-        var result = FabfileScanner.Result()
-        var doc: [SwiftToken] = []
-        var attributes: [String] = []
-        var modifiers: [String] = []
-
-        func reset() {
-            doc = []
-            attributes = []
-            modifiers = []
-        }
-
-        while index < tokens.count {
-            let token = tokens[index]
-            switch token.kind {
-            case .docLine:
-                // Only `///` lines directly above one another form one comment.
-                if !attributes.isEmpty || !modifiers.isEmpty { reset() }
-                if let last = doc.last, last.kind != .docLine || last.line != token.line - 1 { doc = [] }
-                doc.append(token)
-                index += 1
-            case .docBlock:
-                reset()
-                doc = [token]
-                index += 1
-            case .attribute:
-                attributes.append(token.text)
-                index += 1
-                // `@available(macOS 13, *)`: the arguments follow the name directly.
-                if index < tokens.count, tokens[index].text == "(", tokens[index].start == token.end {
-                    index = skipBalanced(from: index)
-                }
-            case .word where Self.modifiers.contains(token.text):
-                modifiers.append(token.text)
-                index += 1
-                // `private(set)`
-                if index < tokens.count, tokens[index].text == "(" { index = skipBalanced(from: index) }
-            case .word where token.text == "func":
-                if let task = try readFunction(doc: doc, attributes: attributes, modifiers: modifiers) {
-                    result.tasks.append(task)
-                }
-                reset()
-            case .word where token.text == "import":
-                index += 1
-                // `import struct Module.Type` names a declaration kind first.
-                if index < tokens.count, Self.importKinds.contains(tokens[index].text) { index += 1 }
-                if index < tokens.count, tokens[index].kind == .word, !result.imports.contains(tokens[index].text) {
-                    result.imports.append(tokens[index].text)
-                }
-                reset()
-            case .word where token.text == "let" || token.text == "var":
-                if index + 1 < tokens.count, tokens[index + 1].text == "roledefs" {
-                    if modifiers.contains("private") || modifiers.contains("fileprivate") {
-                        throw FabCLIError(.fabfileInvalid,
-                                          "roledefs is \(modifiers.contains("private") ? "private" : "fileprivate"), so fab cannot read it; remove that modifier.",
-                                          path: source.path, line: token.line)
-                    }
-                    result.roledefs = SourceLocation(path: source.path, line: token.line)
-                }
-                index += 1
-                reset()
-            case .punctuation where token.text == "{" || token.text == "(" || token.text == "[":
-                // A type, extension, closure or call body: nothing inside is top-level.
-                index = skipBalanced(from: index)
-                reset()
-            default:
-                index += 1
-                reset()
-            }
-        }
+        try checkLexicalErrors()
+        try read(tree.statements)
         return result
     }
 
-    /// The index after the bracket that closes the one at `start`, or the end of the tokens.
-    func skipBalanced(from start: Int) -> Int {
-        var depth = 0
-        var position = start
-        while position < tokens.count {
-            switch tokens[position].text {
-            case "(", "[", "{": depth += 1
-            case ")", "]", "}": depth -= 1
-            default: break
+    /// Reports what makes the rest of the file unreadable (an unclosed string or comment) at its line.
+    func checkLexicalErrors() throws(FabCLIError) {
+        // Other lexical errors are the compiler's to report: they leave the declarations readable.
+        for token in tree.tokens(viewMode: .sourceAccurate) {
+            if let diagnostic = token.tokenDiagnostic, diagnostic.kind == .unterminatedBlockComment {
+                let position = token.position.advanced(by: Int(diagnostic.byteOffset))
+                throw FabCLIError(.fabfileInvalid, "this /* comment is never closed; fix it and run fab again.",
+                                  path: source.path, line: converter.location(for: position).line)
             }
-            position += 1
-            if depth == 0 { return position }
         }
-        return position
+        for literal in StringLiterals.find(in: tree) where literal.closingQuote.presence == .missing {
+            throw invalid("this string literal is never closed; fix it and run fab again.", at: literal)
+        }
     }
 
-    /// Reads a `func` declaration at `index` and moves past its body.
-    /// - Returns: the task, or nil when the function is not a task.
-    mutating func readFunction(doc: [SwiftToken], attributes: [String], modifiers: [String]) throws(FabCLIError) -> ScannedTask? {
-        let funcToken = tokens[index]
-        index += 1
-        guard index < tokens.count, tokens[index].kind == .word else {
-            // An operator function: never a task.
-            skipRestOfFunction()
-            return nil
-        }
-        let functionName = tokens[index].text
-        let name = functionName.hasPrefix("`") ? String(functionName.dropFirst().dropLast()) : functionName
-        index += 1
-
-        var isGeneric = false
-        if index < tokens.count, tokens[index].text == "<" {
-            isGeneric = true
-            index = skipAngles(from: index)
-        }
-        guard index < tokens.count, tokens[index].text == "(" else {
-            skipRestOfFunction()
-            return nil
-        }
-        let parametersEnd = skipBalanced(from: index)
-        let parameterTokens = Array(tokens[(index + 1)..<max(index + 1, parametersEnd - 1)])
-        index = parametersEnd
-
-        // Effects, return type, where clause, then the body.
-        var isAsync = false
-        var isThrowing = false
-        effects: while index < tokens.count {
-            switch tokens[index].text {
-            case "async", "reasync":
-                isAsync = true
-                index += 1
-            case "throws", "rethrows":
-                isThrowing = true
-                index += 1
-                if index < tokens.count, tokens[index].text == "(" { index = skipBalanced(from: index) }
-            default:
-                break effects
+    mutating func read(_ items: CodeBlockItemListSyntax) throws(FabCLIError) {
+        for item in items {
+            guard case .decl(let declaration) = item.item else { continue }
+            if let function = declaration.as(FunctionDeclSyntax.self) {
+                if let task = try readFunction(function) { result.tasks.append(task) }
+            } else if let conditional = declaration.as(IfConfigDeclSyntax.self) {
+                // Only the clause the compiler compiles exists; the others may name other platforms' APIs.
+                if case .statements(let active)? = conditional.activeClause(in: configuration).clause?.elements {
+                    try read(active)
+                }
+            } else if let importDeclaration = declaration.as(ImportDeclSyntax.self) {
+                if let module = importDeclaration.path.first?.name.text, !result.imports.contains(module) {
+                    result.imports.append(module)
+                }
+            } else if let variable = declaration.as(VariableDeclSyntax.self) {
+                try readVariable(variable)
             }
         }
-        var returnsValue = false
-        if index < tokens.count, tokens[index].text == "->" {
-            let start = index + 1
-            var end = start
-            while end < tokens.count, tokens[end].text != "{", tokens[end].text != "where" {
-                end = ["(", "["].contains(tokens[end].text) ? skipBalanced(from: end) : end + 1
-            }
-            if end > start {
-                let returnType = Self.collapseWhitespace(text(from: tokens[start], to: tokens[end - 1]))
-                returnsValue = !["Void", "Swift.Void", "()", "Never", "Swift.Never"].contains(returnType)
-            }
-            index = end
-        }
-        skipRestOfFunction()
+    }
 
-        let segments = Self.splitParameters(parameterTokens)
-        guard let first = segments.first, let context = parseParameter(first), Self.isFabType(context.typeName) else {
-            return nil
+    mutating func readVariable(_ variable: VariableDeclSyntax) throws(FabCLIError) {
+        let names = variable.bindings.compactMap { $0.pattern.as(IdentifierPatternSyntax.self)?.identifier.text }
+        guard names.contains("roledefs") else { return }
+        if let hidden = variable.modifiers.first(where: { ["private", "fileprivate"].contains($0.name.text) }) {
+            throw invalid("roledefs is \(hidden.name.text), so fab cannot read it; remove that modifier.",
+                          at: variable.bindingSpecifier)
         }
-        if modifiers.contains("private") || modifiers.contains("fileprivate") { return nil }
+        result.roledefs = SourceLocation(path: source.path, line: line(of: variable.bindingSpecifier))
+    }
+
+    /// The task a function declares, or nil when it is not a task.
+    func readFunction(_ function: FunctionDeclSyntax) throws(FabCLIError) -> ScannedTask? {
+        // An operator function is never a task.
+        guard case .identifier = function.name.tokenKind else { return nil }
+        let signature = function.signature
+        let parameters = signature.parameterClause.parameters
+        guard let context = parameters.first, Self.isFabType(Self.text(context.type)) else { return nil }
+        if function.modifiers.contains(where: { ["private", "fileprivate"].contains($0.name.text) }) { return nil }
         // A function called for its result is a helper: a task's result would have nowhere to go.
-        if returnsValue { return nil }
-
-        let location = (path: source.path, line: funcToken.line)
-        if isGeneric {
-            throw FabCLIError(.fabfileInvalid,
-                              "task '\(name)' is generic, and fab cannot choose its type arguments from the command line; remove the generic parameters, or make it private if it is a helper.",
-                              path: location.path, line: location.line)
+        if let returnType = signature.returnClause?.type,
+           !["Void", "Swift.Void", "()", "Never", "Swift.Never"].contains(Self.text(returnType)) {
+            return nil
         }
-        var parameters: [ScannedTask.Parameter] = []
-        for segment in segments.dropFirst() {
-            guard let parameter = parseParameter(segment) else {
-                throw FabCLIError(.fabfileInvalid,
-                                  "fab cannot read this parameter of task '\(name)'; write it as `name: Type` or `name: Type = default`.",
-                                  path: location.path, line: segment.first?.line ?? location.line)
-            }
-            try check(parameter, task: name)
-            parameters.append(parameter)
+
+        let functionName = function.name.text
+        let name = Self.unquoted(functionName)
+        if function.genericParameterClause != nil {
+            throw invalid("task '\(name)' is generic, and fab cannot choose its type arguments from the command line; remove the generic parameters, or make it private if it is a helper.",
+                          at: function.funcKeyword)
+        }
+        var taskParameters: [ScannedTask.Parameter] = []
+        for parameter in parameters.dropFirst() {
+            taskParameters.append(try readParameter(parameter, task: name))
+        }
+        if signature.parameterClause.hasError {
+            throw invalid("fab cannot read this parameter of task '\(name)'; write it as `name: Type` or `name: Type = default`.",
+                          at: signature.parameterClause)
+        }
+        let effects = signature.effectSpecifiers
+        let isolated = function.attributes.contains { element in
+            guard case .attribute(let attribute) = element else { return false }
+            return Self.text(attribute.attributeName).hasSuffix("Actor")
         }
         return ScannedTask(
-            name: name, functionName: functionName, path: source.path, line: funcToken.line,
-            contextLabel: context.label, parameters: parameters,
-            documentation: TaskDocumentation(parsing: Self.documentationText(doc)),
-            isAsync: isAsync, isThrowing: isThrowing,
-            isActorIsolated: attributes.contains { $0 == "@MainActor" || $0.hasSuffix("Actor") })
+            name: name, functionName: functionName, path: source.path, line: line(of: function.funcKeyword),
+            contextLabel: context.firstName.text == "_" ? nil : context.firstName.text,
+            parameters: taskParameters,
+            documentation: TaskDocumentation(parsing: Self.documentationText(function.leadingTrivia)),
+            isAsync: effects?.asyncSpecifier != nil, isThrowing: effects?.throwsClause != nil,
+            isActorIsolated: isolated)
     }
 
-    /// Moves past the return type, `where` clause and body of a function whose effects were read.
-    mutating func skipRestOfFunction() {
-        while index < tokens.count {
-            let text = tokens[index].text
-            if text == "{" {
-                index = skipBalanced(from: index)
-                return
-            }
-            if text == "(" || text == "[" {
-                index = skipBalanced(from: index)
-                continue
-            }
-            // A function without a body (it would not compile at the top level) ends at the next declaration.
-            if tokens[index].kind == .word, text == "func" || text == "let" || text == "var" || text == "struct"
-                || text == "class" || text == "enum" || text == "extension" || text == "actor" || text == "protocol" {
-                return
-            }
-            index += 1
+    /// One parameter after the `Fab` context, checked against what a command line can provide.
+    func readParameter(_ parameter: FunctionParameterSyntax, task: String) throws(FabCLIError) -> ScannedTask.Parameter {
+        guard !parameter.hasError, parameter.firstName.presence == .present,
+              parameter.colon.presence == .present else {
+            throw invalid("fab cannot read this parameter of task '\(task)'; write it as `name: Type` or `name: Type = default`.",
+                          at: parameter)
         }
-    }
-
-    /// The index after the `>` that closes the `<` at `start`.
-    func skipAngles(from start: Int) -> Int {
-        var depth = 0
-        var position = start
-        while position < tokens.count {
-            switch tokens[position].text {
-            case "<": depth += 1
-            case ">": depth -= 1
-            case "(", "[", "{":
-                position = skipBalanced(from: position)
-                continue
-            default: break
-            }
-            position += 1
-            if depth == 0 { return position }
+        let name = Self.unquoted((parameter.secondName ?? parameter.firstName).text)
+        let typeName = Self.text(parameter.type)
+        if let problem = Self.problem(with: parameter.type, isVariadic: parameter.ellipsis != nil) {
+            throw invalid("parameter '\(name)' of task '\(task)' \(problem); task parameters are values fab reads from the command line: \(Self.supportedTypes).",
+                          at: parameter)
         }
-        return position
+        return ScannedTask.Parameter(label: parameter.firstName.text == "_" ? nil : parameter.firstName.text,
+                                     name: name, typeName: typeName,
+                                     defaultValue: parameter.defaultValue.map { $0.value.trimmedDescription },
+                                     line: line(of: parameter))
     }
 
-    /// Splits the tokens between a function's parentheses at the commas between parameters.
+    /// The types a task parameter may have, as error messages list them.
+    static let supportedTypes = "String, Int, Double, Bool, their optionals (String?), or a type of your own conforming to TaskArgumentValue"
+
+    /// Why a parameter of this type cannot come from the command line, or nil when it may.
     ///
-    /// Commas inside brackets do not count, nor commas inside `<...>` of a type (`Dictionary<String, Int>`);
-    /// after a parameter's `=` angle brackets are comparison operators and are not counted.
-    static func splitParameters(_ tokens: [SwiftToken]) -> [[SwiftToken]] {
-        var segments: [[SwiftToken]] = []
-        var current: [SwiftToken] = []
-        var depth = 0
-        var angles = 0
-        var inDefault = false
-        for token in tokens {
-            switch token.text {
-            case "(", "[", "{": depth += 1
-            case ")", "]", "}": depth -= 1
-            case "<" where !inDefault: angles += 1
-            case ">" where !inDefault: angles = max(0, angles - 1)
-            case "=" where depth == 0 && angles == 0: inDefault = true
-            case "," where depth == 0 && angles == 0:
-                segments.append(current)
-                current = []
-                inDefault = false
-                continue
-            default: break
-            }
-            current.append(token)
+    /// Named types (`String`, `Int?`, `Mode`, `Dictionary<String, Int>`) pass: whether a type conforms to
+    /// `TaskArgumentValue` is the compiler's to check, and it reports that at the parameter's line.
+    static func problem(with type: TypeSyntax, isVariadic: Bool) -> String? {
+        if isVariadic { return "is variadic" }
+        if let attributed = type.as(AttributedTypeSyntax.self) {
+            if attributed.specifiers.contains(where: { Self.text($0) == "inout" }) { return "is inout" }
+            if attributed.baseType.is(FunctionTypeSyntax.self) { return "is a function" }
+            return "has an attribute (\(Self.text(type)))"
         }
-        if !current.isEmpty { segments.append(current) }
-        return segments
+        var base = type
+        if let optional = type.as(OptionalTypeSyntax.self) {
+            base = optional.wrappedType
+        } else if let optional = type.as(ImplicitlyUnwrappedOptionalTypeSyntax.self) {
+            base = optional.wrappedType
+        } else if let generic = type.as(IdentifierTypeSyntax.self), ["Optional"].contains(generic.name.text),
+                  let argument = generic.genericArgumentClause?.arguments.first, case .type(let wrapped) = argument.argument {
+            base = wrapped
+        }
+        if base.is(FunctionTypeSyntax.self) { return "is a function" }
+        if base.is(IdentifierTypeSyntax.self) || base.is(MemberTypeSyntax.self) { return nil }
+        if base.is(OptionalTypeSyntax.self) || base.is(ImplicitlyUnwrappedOptionalTypeSyntax.self) {
+            return "is an optional of an optional (\(Self.text(type)))"
+        }
+        if base.is(ArrayTypeSyntax.self) { return "is an array (\(Self.text(type)))" }
+        if base.is(DictionaryTypeSyntax.self) { return "is a dictionary (\(Self.text(type)))" }
+        if base.is(TupleTypeSyntax.self) { return "is a tuple (\(Self.text(type)))" }
+        return "has the type \(Self.text(type))"
     }
 
-    /// Reads `[label] name: Type [= default]`, or nil when the tokens do not have that shape.
-    func parseParameter(_ tokens: [SwiftToken]) -> ScannedTask.Parameter? {
-        guard let colon = tokens.firstIndex(where: { $0.text == ":" }) else { return nil }
-        let names = tokens[..<colon]
-        guard names.allSatisfy({ $0.kind == .word }), names.count == 1 || names.count == 2 else { return nil }
-        guard let firstName = names.first, let lastName = names.last else { return nil }
-        let label: String? = firstName.text == "_" ? nil : firstName.text
-        let name = lastName.text.hasPrefix("`") ? String(lastName.text.dropFirst().dropLast()) : lastName.text
-
-        var typeEnd = tokens.count
-        var angles = 0
-        var depth = 0
-        for position in (colon + 1)..<tokens.count {
-            switch tokens[position].text {
-            case "(", "[", "{": depth += 1
-            case ")", "]", "}": depth -= 1
-            case "<": angles += 1
-            case ">": angles -= 1
-            default: break
-            }
-            if tokens[position].text == "=", depth == 0, angles == 0 {
-                typeEnd = position
-                break
-            }
-        }
-        guard typeEnd > colon + 1 else { return nil }
-        let typeName = Self.collapseWhitespace(text(from: tokens[colon + 1], to: tokens[typeEnd - 1]))
-        var defaultValue: String?
-        if typeEnd < tokens.count {
-            guard typeEnd + 1 < tokens.count else { return nil }
-            defaultValue = text(from: tokens[typeEnd + 1], to: tokens[tokens.count - 1])
-        }
-        return ScannedTask.Parameter(label: label, name: name, typeName: typeName, defaultValue: defaultValue,
-                                     line: tokens[0].line)
+    func line(of node: some SyntaxProtocol) -> Int {
+        node.startLocation(converter: converter, afterLeadingTrivia: true).line
     }
 
-    /// Rejects parameter kinds that a command line cannot provide.
-    func check(_ parameter: ScannedTask.Parameter, task: String) throws(FabCLIError) {
-        let type = parameter.typeName
-        let problem: String?
-        if type.hasPrefix("inout ") {
-            problem = "is inout"
-        } else if type.hasSuffix("...") {
-            problem = "is variadic"
-        } else if type.contains("->") {
-            problem = "is a function"
-        } else if type.hasPrefix("@") {
-            problem = "has an attribute"
-        } else {
-            problem = nil
-        }
-        if let problem {
-            throw FabCLIError(.fabfileInvalid,
-                              "parameter '\(parameter.name)' of task '\(task)' \(problem); task parameters are values fab reads from the command line (String, Int, Double, Bool, their optionals, or a type conforming to TaskArgumentValue).",
-                              path: source.path, line: parameter.line)
-        }
+    func invalid(_ message: String, at node: some SyntaxProtocol) -> FabCLIError {
+        FabCLIError(.fabfileInvalid, message, path: source.path, line: line(of: node))
     }
 
-    /// The source text from the start of one token to the end of another.
-    func text(from first: SwiftToken, to last: SwiftToken) -> String {
-        SwiftLexer.text(source.text, from: first.start, to: last.end)
+    /// A node's source text without surrounding trivia, with whitespace runs collapsed to one space.
+    static func text(_ node: some SyntaxProtocol) -> String {
+        node.trimmedDescription
+            .split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }).joined(separator: " ")
     }
 
-    static func collapseWhitespace(_ text: String) -> String {
-        text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }).joined(separator: " ")
+    static func unquoted(_ name: String) -> String {
+        name.hasPrefix("`") && name.hasSuffix("`") && name.count > 1 ? String(name.dropFirst().dropLast()) : name
     }
 
     static func isFabType(_ typeName: String) -> Bool {
         typeName == "Fab" || typeName == "FabCore.Fab"
     }
 
-    /// The text of a doc comment without its `///` or `/** */` markers, dedented.
-    static func documentationText(_ tokens: [SwiftToken]) -> String {
+    /// The text of the doc comment directly above a declaration, without its `///` or `/** */` markers, dedented.
+    ///
+    /// `///` lines form one comment only when they are on consecutive lines; a `/** */` block replaces what
+    /// came before it; ordinary comments in between do not count.
+    static func documentationText(_ trivia: Trivia) -> String {
         var lines: [Substring] = []
-        for token in tokens {
-            if token.kind == .docLine {
-                var line = token.text.dropFirst(3)
+        var lastWasDocLine = false
+        var newlinesSinceDocLine = 0
+        for piece in trivia {
+            switch piece {
+            case .docLineComment(let text):
+                if !lastWasDocLine || newlinesSinceDocLine != 1 { lines = [] }
+                var line = Substring(text).dropFirst(3)
                 if line.hasSuffix("\r") { line = line.dropLast() }
                 lines.append(line)
-            } else {
-                var body = Substring(token.text.dropFirst(3).dropLast(2).filter { $0 != "\r" })
-                if body.hasSuffix("*") { body = body.dropLast() }
-                var blockLines = body.split(separator: "\n", omittingEmptySubsequences: false)
-                // ` * ` in front of every continuation line is decoration.
-                let continuation = blockLines.dropFirst().filter { !$0.allSatisfy { $0 == " " || $0 == "\t" } }
-                if !continuation.isEmpty, continuation.allSatisfy({ $0.drop { $0 == " " || $0 == "\t" }.hasPrefix("*") }) {
-                    blockLines = [blockLines[0]] + blockLines.dropFirst().map { line in
-                        let rest = line.drop { $0 == " " || $0 == "\t" }
-                        return rest.hasPrefix("*") ? rest.dropFirst() : rest
-                    }
-                }
-                lines += blockLines
+                lastWasDocLine = true
+                newlinesSinceDocLine = 0
+            case .docBlockComment(let text):
+                lines = blockLines(text)
+                lastWasDocLine = false
+            case .newlines(let count), .carriageReturnLineFeeds(let count), .carriageReturns(let count):
+                newlinesSinceDocLine += count
+            default:
+                break
             }
         }
         let isBlank = { (line: Substring) in line.allSatisfy { $0 == " " || $0 == "\t" } }
@@ -452,5 +301,35 @@ private struct DeclarationReader {
             .map { $0.prefix { $0 == " " || $0 == "\t" }.count }
             .min() ?? 0
         return lines.map { isBlank($0) ? "" : String($0.dropFirst(indent)) }.joined(separator: "\n")
+    }
+
+    /// The lines of a `/** */` comment without its markers and the ` * ` decoration of continuation lines.
+    static func blockLines(_ text: String) -> [Substring] {
+        var body = Substring(text.dropFirst(3).dropLast(2).filter { $0 != "\r" })
+        if body.hasSuffix("*") { body = body.dropLast() }
+        let lines = body.split(separator: "\n", omittingEmptySubsequences: false)
+        let continuation = lines.dropFirst().filter { !$0.allSatisfy { $0 == " " || $0 == "\t" } }
+        guard !continuation.isEmpty,
+              continuation.allSatisfy({ $0.drop { $0 == " " || $0 == "\t" }.hasPrefix("*") }) else { return lines }
+        return [lines[0]] + lines.dropFirst().map { line in
+            let rest = line.drop { $0 == " " || $0 == "\t" }
+            return rest.hasPrefix("*") ? rest.dropFirst() : rest
+        }
+    }
+}
+
+/// Every string literal in a tree, to find one left open.
+private final class StringLiterals: SyntaxVisitor {
+    var found: [StringLiteralExprSyntax] = []
+
+    static func find(in tree: SourceFileSyntax) -> [StringLiteralExprSyntax] {
+        let visitor = StringLiterals(viewMode: .sourceAccurate)
+        visitor.walk(tree)
+        return visitor.found
+    }
+
+    override func visit(_ node: StringLiteralExprSyntax) -> SyntaxVisitorContinueKind {
+        found.append(node)
+        return .visitChildren
     }
 }

@@ -6,8 +6,11 @@ import Glibc
 /// Compiles a fabfile into a plugin (a shared library) once, and finds it in the cache afterwards.
 ///
 /// The plugin is named after a SHA-256 of everything that shapes it: the fabfile's paths and contents,
-/// fab's version, the compiler's `--version`, the identity of the fab executable and its modules, and the
-/// compiler flags. An unchanged fabfile is never recompiled; any change produces a new name. Building:
+/// fab's version, the identity of the fab executable and its modules, and the compiler flags. An unchanged
+/// fabfile is never recompiled; any change produces a new name. The compiler is not part of the name: only
+/// the compiler fab's modules were built with can read them, so the modules' identity already fixes it. A
+/// cached plugin therefore loads without the Swift toolchain or the C libraries' -dev headers; the compiler
+/// is looked up only when a compile is needed. Building:
 ///
 /// 1. scan the sources for tasks (``FabfileScanner``) and generate the registration file
 ///    (``RegistrationGenerator``);
@@ -16,7 +19,9 @@ import Glibc
 ///    fab's modules (``PluginLoader`` explains why);
 /// 3. write the library under a temporary name and rename it into place.
 ///
-/// The compiler's diagnostics go to fab's standard error unchanged, naming the fabfile's own files and lines.
+/// The compiler's diagnostics go to fab's standard error naming the fabfile's own files and lines, quoting its
+/// own lines and nothing of fab's (``CompilerDiagnostics``); when they say a C header is missing, the error
+/// names the Debian package to install instead.
 public struct PluginBuilder: Sendable {
     /// Where compiler output goes.
     public enum Diagnostics: Sendable {
@@ -34,27 +39,30 @@ public struct PluginBuilder: Sendable {
         public var compiled: Bool
         /// The seconds spent compiling, or 0.
         public var compileSeconds: Double
+        /// The compiler that built it in this run, or nil when it came from the cache.
+        public var compiler: SwiftCompiler?
     }
 
     /// fab's modules and module maps, and its identity.
     public var installation: FabInstallation
-    /// The compiler, and its version.
-    public var compiler: SwiftCompiler
+    /// Finds the compiler; called only when a plugin must be compiled.
+    public var locateCompiler: @Sendable () throws(FabCLIError) -> SwiftCompiler
     /// Where plugins go.
     public var cache: FabCache
     /// fab's version (``FabVersion/current``).
     public var fabVersion: String
 
     /// A builder; see the properties for the parameters.
-    public init(installation: FabInstallation, compiler: SwiftCompiler, cache: FabCache, fabVersion: String) {
+    public init(installation: FabInstallation, cache: FabCache, fabVersion: String,
+                locateCompiler: @escaping @Sendable () throws(FabCLIError) -> SwiftCompiler) {
         self.installation = installation
-        self.compiler = compiler
+        self.locateCompiler = locateCompiler
         self.cache = cache
         self.fabVersion = fabVersion
     }
 
     /// Bumped whenever generated code or compiler flags change shape, so old plugins are not reused.
-    static let generatorVersion = "1"
+    static let generatorVersion = "2"
 
     /// The plugin for a fabfile, from the cache or freshly compiled.
     /// - Parameters:
@@ -67,20 +75,20 @@ public struct PluginBuilder: Sendable {
                        willCompile: () -> Void = {}) throws(FabCLIError) -> Plugin {
         let path = pluginPath(for: location, key: cacheKey(sources: sources))
         if !rebuild, FabInstallation.isFile(path) {
-            return Plugin(path: path, compiled: false, compileSeconds: 0)
+            return Plugin(path: path, compiled: false, compileSeconds: 0, compiler: nil)
         }
+        let compiler = try locateCompiler()
         willCompile()
         let started = DispatchTime.now().uptimeNanoseconds
-        try compile(location: location, sources: sources, to: path, diagnostics: diagnostics)
+        try compile(location: location, sources: sources, to: path, with: compiler, diagnostics: diagnostics)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         removeStalePlugins(of: location)
-        return Plugin(path: path, compiled: true, compileSeconds: seconds)
+        return Plugin(path: path, compiled: true, compileSeconds: seconds, compiler: compiler)
     }
 
-    /// The SHA-256 naming a plugin built from these sources by this fab with this compiler.
+    /// The SHA-256 naming a plugin built from these sources by this fab.
     public func cacheKey(sources: [FabfileSource]) -> String {
-        var fields = ["fab-plugin", fabVersion, Self.generatorVersion, compiler.path, compiler.version,
-                      installation.identity, compilerArguments(sources: [], registration: "", output: "").joined(separator: " ")]
+        var fields = ["fab-plugin", fabVersion, Self.generatorVersion, installation.identity, compilerArguments(sources: [], registration: "", output: "").joined(separator: " ")]
         for source in sources {
             fields += [source.path, String(source.text.utf8.count), source.text]
         }
@@ -102,6 +110,7 @@ public struct PluginBuilder: Sendable {
     func compilerArguments(sources: [String], registration: String, output: String) -> [String] {
         var arguments = [
             "-emit-library", "-parse-as-library", "-module-name", "Fabfile", "-swift-version", "6", "-Onone",
+            "-diagnostic-style=llvm",
             "-I", installation.modulesDirectory,
             "-module-cache-path", cache.moduleCacheDirectory,
         ]
@@ -114,9 +123,13 @@ public struct PluginBuilder: Sendable {
         return arguments
     }
 
+    /// Seconds a fabfile's compile may take before the compiler is stopped (a cold compile takes 1 to 6 s).
+    static let compileDeadline: Double = 600
+
     private func compile(location: FabfileLocation, sources: [FabfileSource], to path: String,
-                         diagnostics: Diagnostics) throws(FabCLIError) {
-        let scan = try FabfileScanner.scan(sources)
+                         with compiler: SwiftCompiler, diagnostics: Diagnostics) throws(FabCLIError) {
+        let scan = try FabfileScanner.scan(
+            sources, configuration: FabfileBuildConfiguration(installation: installation, compiler: compiler))
         try cache.ensure(cache.pluginsDirectory)
         try cache.ensure(cache.buildsDirectory)
         let buildDirectory = FabCache.temporaryName(
@@ -136,26 +149,39 @@ public struct PluginBuilder: Sendable {
         process.executableURL = URL(fileURLWithPath: compiler.path)
         process.arguments = compilerArguments(sources: sources.map(\.path), registration: registration, output: temporary)
         process.currentDirectoryURL = URL(fileURLWithPath: buildDirectory)
-        switch diagnostics {
-        case .standardError:
-            process.standardOutput = FileHandle.standardError
-            process.standardError = FileHandle.standardError
-        case .discard:
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-        }
+        // Held until the compiler exits, to tell a missing C header from an error in the fabfile.
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
         do {
             try process.run()
         } catch {
             throw FabCLIError(.compilerUnavailable,
                               "fab cannot run the Swift compiler \(compiler.path) (\(error.localizedDescription)); check the Swift installation, or set SWIFTC to another compiler.")
         }
-        process.waitUntilExit()
+        let (messages, timedOut) = SwiftCompiler.collect(process, output: output, deadline: Self.compileDeadline)
+        if timedOut {
+            unlink(temporary)
+            throw FabCLIError(.compileFailed,
+                              "the Swift compiler was still compiling the fabfile after \(Int(Self.compileDeadline)) s and was stopped; check the machine's load and memory, and run fab again.",
+                              path: location.path)
+        }
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {
             unlink(temporary)
+            let text = String(decoding: messages, as: UTF8.self)
+            if let missing = MissingHeader.find(in: text) {
+                throw FabCLIError(.compilerUnavailable, missing.message)
+            }
+            if case .standardError = diagnostics {
+                FileHandle.standardError.write(Data(CompilerDiagnostics.rewrite(text, sources: sources).utf8))
+            }
             throw FabCLIError(.compileFailed,
                               "the fabfile did not compile; fix the errors the compiler reported above and run fab again.",
                               path: location.path)
+        }
+        if case .standardError = diagnostics, !messages.isEmpty {
+            let text = String(decoding: messages, as: UTF8.self)
+            FileHandle.standardError.write(Data(CompilerDiagnostics.rewrite(text, sources: sources).utf8))
         }
         try cache.moveIntoPlace(temporary, path)
     }

@@ -1,10 +1,11 @@
 import Foundation
+import Synchronization
 
 /// The Swift compiler that builds fabfile plugins, and its version.
 ///
 /// The compiler is `$SWIFTC` (a path, or a name looked up on `PATH`), else `swiftc` on `PATH`. Its
-/// `--version` output is part of every plugin's cache key; it is remembered in the cache under the
-/// compiler's path, size, modification time and inode, so a warm start never runs the compiler.
+/// `--version` output feeds `#if compiler(...)` when a fabfile is scanned; it is remembered in the cache
+/// under the compiler's path, size, modification time and inode. A cached plugin never needs the compiler.
 public struct SwiftCompiler: Sendable, Equatable {
     /// The compiler executable, absolute.
     public var path: String
@@ -55,14 +56,32 @@ public struct SwiftCompiler: Sendable, Equatable {
             throw FabCLIError(.compilerUnavailable,
                               "fab cannot run the Swift compiler \(path) (\(error.localizedDescription)); check that it is executable, or set SWIFTC to another compiler.")
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let (data, timedOut) = collect(process, output: output, deadline: 30)
         let version = String(decoding: data, as: UTF8.self).trimmingWhitespace()
-        guard process.terminationStatus == 0, !version.isEmpty else {
+        guard !timedOut, process.terminationStatus == 0, !version.isEmpty else {
             throw FabCLIError(.compilerUnavailable,
                               "\(path) --version failed (exit status \(process.terminationStatus)); check the Swift installation, or set SWIFTC to another compiler.")
         }
         return version
+    }
+
+    /// Reads what a started `process` writes to `output` until it exits, and waits for it. A process
+    /// still running `deadline` seconds after the call is sent SIGTERM, then SIGKILL 5 s later, and
+    /// `timedOut` is true: the compiler never gets to hang a run.
+    static func collect(_ process: Process, output: Pipe, deadline: Double) -> (data: Data, timedOut: Bool) {
+        let expired = Mutex(false)
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + deadline, repeating: 5)
+        timer.setEventHandler {
+            guard process.isRunning else { return }
+            let first = expired.withLock { was in defer { was = true }; return !was }
+            if first { process.terminate() } else { kill(process.processIdentifier, SIGKILL) }
+        }
+        timer.resume()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        timer.cancel()
+        return (data, expired.withLock { $0 })
     }
 
     /// An executable named `name` (or at the path `name`), searched on `searchPath` when it has no slash.

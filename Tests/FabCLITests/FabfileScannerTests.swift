@@ -1,5 +1,8 @@
+import Foundation
 import Testing
 @testable import FabCLI
+import SwiftIfConfig
+import SwiftSyntax
 
 /// One scanner case: a fabfile source, and the tasks (in the compact form of ``TaskSummary``) it declares.
 struct ScannerCase: CustomTestStringConvertible, Sendable {
@@ -274,5 +277,163 @@ struct FabfileScannerTests {
         #expect(error?.line == testCase.line)
         #expect(error?.path == sources.last?.path)
         #expect(error?.message.contains(testCase.message) == true, "\(error?.message ?? "no error")")
+    }
+}
+
+/// The scanner sees what the compiler compiles: `#if` as the compiler evaluates it, declarations at the
+/// top level only, and parameter types a command line can provide.
+@Suite("Fabfile scanner agrees with the compiler")
+struct FabfileScannerCompilerTests {
+    static let cases: [ScannerCase] = [
+        ScannerCase(name: "#if os(macOS) is absent on Linux, #if os(Linux) present, #elseif and #else branches", source: """
+            #if os(macOS)
+            import AppKit
+            func macOnly(_ fab: Fab, screen: NSScreen, hosts: [String]) {}
+            #elseif os(Linux)
+            func linuxOnly(_ fab: Fab) {}
+            #else
+            func otherOS(_ fab: Fab) {}
+            #endif
+            #if os(Windows)
+            func windows(_ fab: Fab) {}
+            #else
+            func notWindows(_ fab: Fab) {}
+            #endif
+            #if !os(Linux) || arch(arm)
+            func neither(_ fab: Fab) {}
+            #endif
+            """, tasks: [TaskSummary("linuxOnly"), TaskSummary("notWindows")]),
+        ScannerCase(name: "#if with compiler and language versions, -D flags, nesting, and one task per branch", source: """
+            #if compiler(>=6.0) && swift(>=6)
+            func modern(_ fab: Fab) {}
+            #endif
+            #if swift(>=7)
+            func future(_ fab: Fab) {}
+            #endif
+            #if DEBUG
+            func debugOnly(_ fab: Fab) {}
+            #endif
+            #if os(Linux)
+              #if arch(x86_64) || arch(arm64)
+              func nested(_ fab: Fab) {}
+              #endif
+            func deploy(_ fab: Fab, fast: Bool) {}
+            #else
+            func deploy(_ fab: Fab, slow: Bool) {}
+            #endif
+            """, tasks: [TaskSummary("modern"), TaskSummary("nested"), TaskSummary("deploy", ["fast fast: Bool"])]),
+        ScannerCase(name: "attributes before a task", source: """
+            @discardableResult
+            func a(_ fab: Fab) {}
+            @MainActor func b(_ fab: Fab) async {}
+            @available(*, deprecated, message: "use b") @MainActor
+            func c(_ fab: Fab) throws {}
+            @inline(never) @Sendable func d(_ fab: Fab) {}
+            """, tasks: [TaskSummary("a"), TaskSummary("b", effects: "isolated async"),
+                         TaskSummary("c", effects: "isolated throws"), TaskSummary("d")]),
+        ScannerCase(name: "functions taking Fab in nested types and extensions are not tasks", source: """
+            struct Deployer {
+                func run(_ fab: Fab) {}
+                static func make(_ fab: Fab) {}
+                struct Inner { func deep(_ fab: Fab) {} }
+            }
+            final class Steps { func step(_ fab: Fab) async throws {} }
+            actor Worker { func work(_ fab: Fab) {} }
+            enum Kind { case a; static func choose(_ fab: Fab) {} }
+            protocol Task { func perform(_ fab: Fab) }
+            extension Fab { func helper(_ fab: Fab) {} }
+            extension String { func x(_ fab: Fab) {} }
+            #if os(Linux)
+            extension Deployer { func linux(_ fab: Fab) {} }
+            #endif
+            func real(_ fab: Fab) {}
+            """, tasks: [TaskSummary("real")]),
+    ]
+
+    @Test("finds the tasks the compiler compiles", arguments: cases)
+    func findsTasks(_ testCase: ScannerCase) throws {
+        let result = try FabfileScanner.scan(FabfileSource(path: "/p/fabfile.swift", text: testCase.source))
+        #expect(result.tasks.map { TaskSummary($0, includeLine: false) } == testCase.tasks)
+    }
+
+    @Test("canImport finds fab's modules, the toolchain's, and the C modules, as the compile does")
+    func canImport() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scanner-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("Helpers.swiftmodule"),
+                                                withIntermediateDirectories: true)
+        let configuration = FabfileBuildConfiguration(moduleDirectories: [directory.path], clangModules: ["CLibSSH2"],
+                                                      compilerVersion: VersionTuple(6, 3))
+        let source = """
+            #if canImport(Helpers)
+            import Helpers
+            func withHelpers(_ fab: Fab) {}
+            #endif
+            #if canImport(CLibSSH2)
+            func withC(_ fab: Fab) {}
+            #endif
+            #if canImport(UIKit)
+            func ios(_ fab: Fab) {}
+            #endif
+            #if compiler(>=6.4)
+            func newer(_ fab: Fab) {}
+            #endif
+            """
+        let result = try FabfileScanner.scan(FabfileSource(path: "/p/f.swift", text: source), configuration: configuration)
+        #expect(result.tasks.map(\.name) == ["withHelpers", "withC"])
+        #expect(result.imports == ["Helpers"])
+    }
+
+    @Test("the configuration reads the compiler's version and finds the toolchain's modules")
+    func configurationFromCompiler() throws {
+        #expect(FabfileBuildConfiguration.version(fromCompilerOutput: "Swift version 6.3.1 (swift-6.3.1-RELEASE)\nTarget: x86_64-unknown-linux-gnu")
+                == VersionTuple(6, 3, 1))
+        #expect(FabfileBuildConfiguration.version(fromCompilerOutput: "something else") == nil)
+        let installation = FabInstallation(executablePath: "/x/fab", modulesDirectory: "/x/Modules",
+                                           moduleMapPaths: ["/x/include/CLibArchive/module.modulemap"], identity: "")
+        let configuration = FabfileBuildConfiguration(
+            installation: installation, compiler: SwiftCompiler(path: "/opt/swift/usr/bin/swiftc", version: "Swift version 6.3.1"))
+        #expect(configuration.moduleDirectories == ["/x/Modules", "/opt/swift/usr/lib/swift/linux"])
+        #expect(configuration.clangModules == ["CLibArchive"])
+        let imports: [(TokenSyntax, String)] = [(.identifier("Foundation"), "Foundation")]
+        #expect(configuration.canImport(importPath: imports, version: .unversioned)
+                == FileManager.default.fileExists(atPath: "/opt/swift/usr/lib/swift/linux/Foundation.swiftmodule"))
+    }
+
+    struct UnsupportedCase: Sendable, CustomTestStringConvertible {
+        var type: String
+        var problem: String
+        var testDescription: String { type }
+    }
+
+    static let unsupported: [UnsupportedCase] = [
+        UnsupportedCase(type: "[String]", problem: "is an array ([String])"),
+        UnsupportedCase(type: "[String]?", problem: "is an array ([String]?)"),
+        UnsupportedCase(type: "[String: Int]", problem: "is a dictionary ([String: Int])"),
+        UnsupportedCase(type: "(Int, Int)", problem: "is a tuple ((Int, Int))"),
+        UnsupportedCase(type: "Int??", problem: "is an optional of an optional (Int??)"),
+        UnsupportedCase(type: "any Error", problem: "has the type any Error"),
+        UnsupportedCase(type: "Int.Type", problem: "has the type Int.Type"),
+    ]
+
+    @Test("an unsupported parameter type is an error naming the file, line, parameter and the supported types",
+          arguments: unsupported)
+    func unsupportedType(_ testCase: UnsupportedCase) {
+        let source = FabfileSource(path: "/p/fabfile.swift", text: """
+            /// Deploys.
+            func deploy(_ fab: Fab,
+                        value: \(testCase.type)) {}
+            """)
+        let error = #expect(throws: FabCLIError.self) { try FabfileScanner.scan(source) }
+        #expect(error?.code == .fabfileInvalid)
+        #expect(error?.description == "/p/fabfile.swift:3: parameter 'value' of task 'deploy' \(testCase.problem); task parameters are values fab reads from the command line: String, Int, Double, Bool, their optionals (String?), or a type of your own conforming to TaskArgumentValue.")
+    }
+
+    @Test("supported parameter types, optionals and named types of the fabfile's own pass")
+    func supportedTypes() throws {
+        let result = try FabfileScanner.scan(FabfileSource(path: "/p/f.swift", text: """
+            func t(_ fab: Fab, a: String, b: Int?, c: Double = 1, d: Bool! = nil, e: Optional<String>, f: Mode, g: FabCore.Mode?) {}
+            """))
+        #expect(result.tasks.first?.parameters.map(\.typeName) == ["String", "Int?", "Double", "Bool!", "Optional<String>", "Mode", "FabCore.Mode?"])
     }
 }

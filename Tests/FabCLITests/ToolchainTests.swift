@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+@testable import FabCLI
+
+/// A fabfile already compiled runs without the Swift toolchain and the -dev headers; a compile that lacks
+/// them says what to install instead of blaming the fabfile.
+@Suite("fab without the toolchain")
+struct ToolchainTests {
+    /// A PATH without the Swift toolchain's bin folder.
+    static let pathWithoutSwift = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// Runs `fab arguments` in a private mount namespace where `/usr/include` shows everything but the
+    /// libssh2 headers, with `PATH` lacking swiftc.
+    static func runWithoutHeaders(_ fab: FabProcess, _ arguments: [String], scratch: URL,
+                                  environment: [String: String] = [:]) throws -> FabProcess.Output {
+        let binary = try #require(FabProcess.binary)
+        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("original"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("include"), withIntermediateDirectories: true)
+        let script = """
+            set -e
+            mount --bind /usr/include "$1/original"
+            for entry in "$1"/original/*; do
+                case "${entry##*/}" in libssh2*) ;; *) ln -s "$entry" "$1/include/" ;; esac
+            done
+            mount --bind "$1/include" /usr/include
+            test ! -e /usr/include/libssh2.h
+            shift
+            exec "$@"
+            """
+        var merged = environment
+        merged["PATH"] = pathWithoutSwift
+        if merged["SWIFTC"] == nil { merged["SWIFTC"] = "" }
+        return try fab.run(["--mount", "--propagation", "private", "/bin/sh", "-c", script, "sh", scratch.path, binary]
+                           + arguments, executable: "/usr/bin/unshare", environment: merged)
+    }
+
+    static var canUnshare: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare") }
+
+    @Test("a cached fabfile lists and runs its tasks with swiftc off PATH; a changed one says swiftc is missing")
+    func cachedWithoutCompiler() throws {
+        #expect(!FileManager.default.isExecutableFile(atPath: "/usr/bin/swiftc"), "this test needs swiftc outside \(Self.pathWithoutSwift)")
+        let fab = try FabProcess(fixture: "basic")
+        defer { fab.remove() }
+        let compiled = try fab.run(["-l"])
+        #expect(compiled.status == 0, "\(compiled.stderr)")
+
+        let noCompiler = ["PATH": Self.pathWithoutSwift, "SWIFTC": ""]
+        let listed = try fab.run(["-l"], environment: noCompiler)
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout == compiled.stdout)
+        let ran = try fab.run(["hello"], environment: noCompiler)
+        #expect(ran.status == 0, "\(ran.stderr)")
+        #expect(fab.logLines == ["hello world"])
+
+        let fabfile = fab.directory.appendingPathComponent("fabfile.swift")
+        try (try String(contentsOf: fabfile, encoding: .utf8) + "\n// changed\n").write(to: fabfile, atomically: true, encoding: .utf8)
+        let changed = try fab.run(["-l"], environment: noCompiler)
+        #expect(changed.status == 69)
+        #expect(changed.stderr.contains("found none on PATH"), "\(changed.stderr)")
+        #expect(!changed.stderr.contains(fabfile.path), "the error blames the fabfile: \(changed.stderr)")
+    }
+
+    @Test("a cached fabfile runs with the libssh2 headers hidden; compiling without them names libssh2-1-dev",
+          .enabled(if: canUnshare, "needs root for a mount namespace"))
+    func withoutHeaders() throws {
+        let fab = try FabProcess(fixture: "basic")
+        defer { fab.remove() }
+        let compiled = try fab.run(["-l"])
+        #expect(compiled.status == 0, "\(compiled.stderr)")
+        let scratch = fab.directory.deletingLastPathComponent().appendingPathComponent("headers")
+        let cached = try Self.runWithoutHeaders(fab, ["-l"], scratch: scratch.appendingPathComponent("a"))
+        #expect(cached.status == 0, "\(cached.stderr)")
+        #expect(cached.stdout == compiled.stdout)
+
+        // A cache of its own: nothing compiled, not even the C modules.
+        let emptyCache = fab.directory.deletingLastPathComponent().appendingPathComponent("empty-cache")
+        let uncached = try Self.runWithoutHeaders(fab, ["-l"], scratch: scratch.appendingPathComponent("b"),
+                                                  environment: ["FAB_CACHE_DIR": emptyCache.path, "SWIFTC": "/opt/swift/usr/bin/swiftc"])
+        #expect(uncached.status == 69, "\(uncached.stderr)")
+        #expect(uncached.stderr.contains("needs the C header libssh2.h, which is not installed; install it with `apt-get install libssh2-1-dev`"),
+                "\(uncached.stderr)")
+        for blame in ["did not compile", "fabfile.swift", RegistrationGenerator.fileName, "shim.h", "module.modulemap"] {
+            #expect(!uncached.stderr.contains(blame), "the error mentions \(blame): \(uncached.stderr)")
+        }
+        #expect(uncached.stdout.isEmpty)
+    }
+
+    @Test("missing headers in compiler output map to their Debian packages")
+    func missingHeaderPackages() {
+        let cases: [(String, MissingHeader?)] = [
+            ("<module-includes>:1:10: note: in file included from\n/x/shim.h:5:10: error: 'libssh2.h' file not found\n",
+             MissingHeader(header: "libssh2.h", package: "libssh2-1-dev")),
+            ("/x/shim.h:3:10: fatal error: 'archive_entry.h' file not found", MissingHeader(header: "archive_entry.h", package: "libarchive-dev")),
+            ("/x/shim.h:3:10: error: 'openssl/evp.h' file not found", MissingHeader(header: "openssl/evp.h", package: "libssl-dev")),
+            ("/x/y.h:1:10: error: 'zstd.h' file not found", MissingHeader(header: "zstd.h", package: nil)),
+            ("fabfile.swift:3:5: error: cannot find 'x' in scope", nil),
+        ]
+        for (output, expected) in cases {
+            #expect(MissingHeader.find(in: output) == expected, "\(output)")
+        }
+        #expect(MissingHeader(header: "zstd.h", package: nil).message.contains("apt-file search zstd.h"))
+    }
+}
