@@ -1,3 +1,4 @@
+import FabfileModel
 import Foundation
 import Synchronization
 

@@ -11,9 +11,11 @@ struct ClientProcess {
     let pid: pid_t
     let display: String
 
-    /// Starts `executable` with `arguments`, stderr appended to `log`.
+    /// Starts `executable` with `arguments`, stderr appended to `log`, in this process's environment
+    /// or `environment`.
     /// - Throws: ``BenchFailure`` when posix_spawn fails.
-    static func start(_ executable: String, _ arguments: [String], log: String) throws -> ClientProcess {
+    static func start(_ executable: String, _ arguments: [String], log: String,
+                      environment: [String: String]? = nil) throws -> ClientProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -23,7 +25,9 @@ struct ClientProcess {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { envp?.forEach { free($0) } }
+        let rc = envp.map { posix_spawn(&pid, executable, &actions, nil, argv, $0) } ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
         let display = ([executable] + arguments).joined(separator: " ")
         guard rc == 0 else { throw BenchFailure("could not start \(display): \(String(cString: strerror(rc))).") }
         return ClientProcess(pid: pid, display: display)
@@ -47,9 +51,10 @@ struct ClientProcess {
 
     /// Runs a command to completion and returns how long it took, in seconds.
     @discardableResult
-    static func timed(_ executable: String, _ arguments: [String], log: String) throws -> Double {
+    static func timed(_ executable: String, _ arguments: [String], log: String,
+                      environment: [String: String]? = nil) throws -> Double {
         let start = Clock.now()
-        try ClientProcess.start(executable, arguments, log: log).wait(log: log)
+        try ClientProcess.start(executable, arguments, log: log, environment: environment).wait(log: log)
         return Clock.now() - start
     }
 }
