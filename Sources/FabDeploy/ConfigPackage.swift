@@ -65,7 +65,8 @@ public struct ConfigPackage: Sendable {
     /// What the postinst reloads after the files changed; each only when its service manager runs on
     /// the machine and the service is up, so installing into a chroot or an image build never fails.
     public enum Reload: Sendable, Equatable, CustomStringConvertible {
-        /// `systemctl reload-or-restart UNIT` when systemd runs (`/run/systemd/system`) and the unit is active.
+        /// `systemctl reload-or-restart UNIT` (through `deb-systemd-invoke`, which honours `policy-rc.d`)
+        /// when systemd runs (`/run/systemd/system`) and the unit is active.
         case systemd(String)
         /// `supervisorctl update` when supervisord answers.
         case supervisor
@@ -229,7 +230,7 @@ public struct ConfigPackage: Sendable {
             case let .systemd(unit):
                 body.append("""
                         if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet \(q(unit)); then
-                            systemctl reload-or-restart \(q(unit)) || fail \(q("systemctl reload-or-restart " + unit))
+                            deb-systemd-invoke reload-or-restart \(q(unit)) || fail \(q("reload-or-restart of " + unit))
                         fi
                     """)
             case .supervisor:

@@ -42,7 +42,7 @@ struct ConfigPackageRenderingTests {
         #expect(rendered.variables == ["port = 8471", "bind = 127.0.0.1:{{ port }} -> 127.0.0.1:8471", "workers = 3",
                                        "upstream = http://{{ bind }}/ -> http://127.0.0.1:8471/"])
         let postinst = try #require(rendered.postinst)
-        #expect(postinst.contains("systemctl is-active --quiet nginx.service; then\n        systemctl reload-or-restart nginx.service"))
+        #expect(postinst.contains("systemctl is-active --quiet nginx.service; then\n        deb-systemd-invoke reload-or-restart nginx.service"))
         #expect(postinst.contains("supervisorctl update"))
         // Another value gives other files and another key; the same values give the same key.
         let again = try config.render(package: Self.package, read: Self.reader([
