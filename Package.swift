@@ -38,7 +38,9 @@ let package = Package(
             .product(name: "Stencil", package: "Stencil"),
         ], swiftSettings: swiftSettings),
         // The deploy kit: virtualenv builds into .debs on a build VM, and publishing them.
-        .target(name: "FabDeploy", dependencies: ["FabCore", "FabArchive"], swiftSettings: swiftSettings),
+        .target(name: "FabDeploy", dependencies: [
+            "FabCore", "FabArchive", .product(name: "Stencil", package: "Stencil"),
+        ], swiftSettings: swiftSettings),
         // The command line: arguments, fabfile discovery, plugin compilation and loading, output.
         .target(name: "FabCLI", dependencies: [
             "FabCore", "FabDeploy", "FabArchive",
