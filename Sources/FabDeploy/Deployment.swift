@@ -449,7 +449,9 @@ public struct Deployment: Sendable {
         var timings = fab.state[Self.timingsKey] ?? BuildTimings()
         let started = ContinuousClock.now, before = timings.total
         do {
-            return try await buildDeb(prepared, timings: &timings)
+            // Every command that writes package content sees the commit's time (reproducible builds).
+            let environment = DeploymentCommands.reproducibleEnvironment(sourceDateEpoch: prepared.source.commitTime)
+            return try await fab.withEnv(environment) { try await buildDeb(prepared, timings: &timings) }
         } catch {
             // The steps that finished are in timings; the rest of the time went to the one that failed.
             let failed = Self.seconds(from: started) - (timings.total - before)
@@ -582,7 +584,8 @@ public struct Deployment: Sendable {
             try await build.run("mkdir -p \(q(doc)) && cat > \(q(doc + "/copyright"))", stdin: DeploymentCommands.copyright(package: packageName, app: app, maintainer: settings.maintainer))
             try await build.run("gzip -9n > \(q(doc + "/changelog.gz"))",
                                 stdin: DeploymentCommands.changelog(package: packageName, version: prepared.version, branch: prepared.source.branch,
-                                                                    commit: prepared.source.shortCommit, maintainer: settings.maintainer, date: Date()))
+                                                                    commit: prepared.source.shortCommit, maintainer: settings.maintainer,
+                                                                    date: Date(timeIntervalSince1970: TimeInterval(prepared.source.commitTime))))
         }
         try await build.run(DeploymentCommands.normalizeModes(stagingDirectory: staging))
         let sizeOutput = try await read(build, ControlFileBuilder.installedSizeCommand(directory: staging), planned: "")
@@ -615,7 +618,8 @@ public struct Deployment: Sendable {
         started = ContinuousClock.now
         let fileName = DeploymentCommands.debFileName(package: packageName, version: prepared.version, architecture: architecture)
         let remoteDeb = dir + "/" + fileName
-        try await build.run(DeploymentCommands.buildDeb(stagingDirectory: staging, output: remoteDeb, level: settings.compressionLevel))
+        try await build.run(DeploymentCommands.buildDeb(stagingDirectory: staging, output: remoteDeb, level: settings.compressionLevel,
+                                                            sourceDateEpoch: prepared.source.commitTime))
         let remoteHash = try await read(build, DeploymentCommands.sha256(remoteDeb), planned: "")
         say(settings.buildHost, dryRun ? "dry run: dpkg-deb would make \(fileName)" : "built \(fileName) in \(Self.seconds(since: started))")
         mark = timings.add("dpkg-deb", since: mark)
