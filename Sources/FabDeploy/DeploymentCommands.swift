@@ -228,9 +228,17 @@ public enum DeploymentCommands {
         return "if [ -d \(from) ]; then mkdir -p \(to) && find \(from) -maxdepth 1 -type f \\( -name '*.service' -o -name '*.socket' -o -name '*.timer' \\) -exec mv -t \(to) {} + && find \(LocalShell.quote(stagingDirectory + "/etc/systemd")) -depth -type d -empty -delete; fi"
     }
 
-    /// Removes symbols from ELF files, as dh_strip does (`--strip-unneeded`, no `.comment`/`.note`).
+    /// Removes symbols from ELF files, as dh_strip does (`--strip-unneeded`, no `.comment`/`.note`),
+    /// and the GNU build ID (`.note.gnu.build-id`).
+    ///
+    /// The build ID is the linker's hash over the whole file, debug information included, and the
+    /// debug information of an extension pip compiles names pip's temporary directory, a new random
+    /// name on every build: two builds of psycopg2 from one commit get two build IDs and differ in
+    /// those 20 bytes only. Without the debug information (stripped here, and no debug package is
+    /// made) the ID identifies nothing a server can use.
     public static func strip(files: [String]) -> String {
-        "strip --strip-unneeded --remove-section=.comment --remove-section=.note -- " + files.map(LocalShell.quote).joined(separator: " ")
+        "strip --strip-unneeded --remove-section=.comment --remove-section=.note --remove-section=.note.gnu.build-id -- "
+            + files.map(LocalShell.quote).joined(separator: " ")
     }
 
     /// A machine-readable `copyright` file for a package of a site's own app.

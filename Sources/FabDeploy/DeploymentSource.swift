@@ -1,5 +1,6 @@
 import FabArchive
 import FabCore
+import FabProcess
 import Foundation
 
 /// The committed tree of a project directory on one branch, read from the local git repository.
@@ -188,49 +189,37 @@ public struct DeploymentSource: Sendable {
         }
     }
 
-    /// Runs git with `input` on standard input (fed from another thread, so a large output cannot
-    /// deadlock against a large input) and returns its standard output.
-    static func gitData(_ arguments: [String], in directory: String, input: Data? = nil) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", directory] + arguments
-        let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = stdin
-        do {
-            try process.run()
-        } catch {
-            throw FabError(.localFile, "cannot run git: \(error); install git.")
-        }
-        let feeder = Thread {
-            if let input { stdin.fileHandleForWriting.write(input) }
-            try? stdin.fileHandleForWriting.close()
-        }
-        feeder.start()
-        let errors = ErrorCollector()
-        let reader = Thread { errors.data = stderr.fileHandleForReading.readDataToEndOfFile() }
-        reader.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !errors.done { usleep(1000) }
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors.data ?? Data(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw FabError(.localFile, "git \(arguments.joined(separator: " ")) failed: \(message.isEmpty ? "exit status \(process.terminationStatus)" : message)")
-        }
-        return output
-    }
-}
+    /// How long one git command may run: reading a large tree's objects takes seconds, not minutes.
+    static let gitDeadline = Deadline.seconds(600)
+    /// The most output one git command may give (`cat-file --batch` of the whole tree).
+    static let gitOutputLimit = 4 << 30
 
-/// Standard error of a git run, read on another thread (written once, then read after `done`).
-private final class ErrorCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Data?
-    var data: Data? {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
+    /// Runs git with `input` on standard input (written while its output is read, so a large output
+    /// cannot deadlock against a large input) and returns its standard output.
+    /// - Throws: ``FabError`` `.localFile` when git is missing, fails, runs past ``gitDeadline`` or
+    ///   writes more than ``gitOutputLimit``.
+    static func gitData(_ arguments: [String], in directory: String, input: Data? = nil) throws -> Data {
+        let display = "git " + arguments.joined(separator: " ")
+        let output: ProcessRunner.Output
+        do {
+            output = try ProcessRunner.run(executable: "git", arguments: ["-C", directory] + arguments,
+                                           input: input.map { Array($0) }, captureLimit: gitOutputLimit, deadline: gitDeadline)
+        } catch let error as ProcessError where error.code == .notFound {
+            throw FabError(.localFile, "cannot run git: it is not on PATH; install git.")
+        } catch let error as ProcessError where error.code == .timedOut {
+            throw FabError(.localFile, "\(display) in \(directory) was still running after \(gitDeadline) and was stopped; check the repository (git fsck) and the machine's load.")
+        } catch {
+            throw FabError(.localFile, "cannot run git: \(error)")
+        }
+        guard output.termination.succeeded else {
+            let message = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw FabError(.localFile, "\(display) failed: \(message.isEmpty ? output.termination.description : message)")
+        }
+        guard !output.truncated else {
+            throw FabError(.localFile, "\(display) wrote more than \(gitOutputLimit >> 30) GiB; package a smaller tree (exclude large files).")
+        }
+        return Data(output.standardOutput)
     }
-    var done: Bool { lock.withLock { value != nil } }
 }
 
 /// How the build host gets the committed tree of the branch being built.
