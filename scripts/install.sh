@@ -17,7 +17,7 @@ set -eu
 
 # What fabfiles import, and every module those import: the compiler needs them all to load FabCore and
 # FabDeploy. Add a module here when FabCore or FabDeploy starts depending on it.
-fabfile_modules="FabCore FabDeploy FabSSH FabArchive Stencil PathKit"
+fabfile_modules="FabCore FabDeploy FabSSH FabArchive FabProcess Stencil PathKit"
 
 prefix="${1:-/usr/local}"
 root="$(cd "$(dirname "$0")/.." && pwd)"

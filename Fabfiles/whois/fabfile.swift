@@ -47,11 +47,11 @@ func rollback(_ fab: Fab, version: String) async throws {
     try await Deployment(fab, app: "whois").rollback(to: version)
 }
 
-/// Show the installed version of vrmd-whois on each server.
+/// Show the version of vrmd-whois each server runs and the one the repository serves, in one table.
 /// - Roles: whois
-func versions(_ fab: Fab) async throws {
-    let version = try await Deployment(fab, app: "whois").installedVersion()
-    fab.say("vrmd-whois \(version ?? "not installed")")
+/// - Parameter json: a local file to write the table to as JSON as well
+func versions(_ fab: Fab, json: String? = nil) async throws {
+    try await Deployment(fab, app: "whois").auditVersions(jsonFile: json)
 }
 
 /// Increment the build number in the project's VERSION file (no SCM involved).

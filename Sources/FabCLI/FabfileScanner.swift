@@ -1,8 +1,6 @@
+import FabProcess
 import FabfileModel
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Finds a fabfile's tasks and role definitions without compiling it, by running fab's scanner helper.
 ///
@@ -89,59 +87,23 @@ public enum FabfileScanner {
 
     /// Runs the helper with `input` on its standard input and returns its standard output.
     private static func run(_ helper: String, input: Data) throws(FabCLIError) -> Data {
-        // The request goes through an unlinked temporary file rather than a pipe: the helper reads it at
-        // its own pace, and a helper that dies early cannot kill fab with SIGPIPE. Its standard error goes
-        // to another one, read when it has exited, so neither stream can fill up and block it.
-        guard let requestFile = tmpfile(), let errorFile = tmpfile() else {
-            throw FabCLIError(.cacheUnavailable,
-                              "fab cannot create a temporary file in /tmp (\(String(cString: strerror(errno)))); make /tmp writable.")
-        }
-        defer {
-            fclose(requestFile)
-            fclose(errorFile)
-        }
-        let requestHandle = FileHandle(fileDescriptor: fileno(requestFile), closeOnDealloc: false)
+        let output: ProcessRunner.Output
         do {
-            try requestHandle.write(contentsOf: input)
-            try requestHandle.seek(toOffset: 0)
-        } catch {
-            throw FabCLIError(.cacheUnavailable,
-                              "fab cannot write a temporary file in /tmp (\(error.localizedDescription)); free some space there.")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: helper)
-        process.standardInput = requestHandle
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle(fileDescriptor: fileno(errorFile), closeOnDealloc: false)
-        do {
-            try process.run()
-        } catch {
-            throw FabCLIError(.installationIncomplete,
-                              "fab cannot run its fabfile scanner \(helper) (\(error.localizedDescription)); reinstall fab with scripts/install.sh PREFIX, or rebuild it with swift build.")
-        }
-        let (data, timedOut) = SwiftCompiler.collect(process, output: output, deadline: deadline)
-        if timedOut {
+            output = try ProcessRunner.run(executable: helper, input: Array(input), standardError: .capture,
+                                           deadline: .seconds(deadline))
+        } catch let error as ProcessError where error.code == .timedOut {
             throw FabCLIError(.installationIncomplete,
                               "fab's fabfile scanner \(helper) was still running after \(Int(deadline)) s and was stopped; check the machine's load, and run fab again.")
-        }
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            let how = process.terminationReason == .exit
-                ? "exit status \(process.terminationStatus)" : "signal \(process.terminationStatus)"
-            let said = lastLine(of: errorFile).map { ": \($0)" } ?? ""
+        } catch {
             throw FabCLIError(.installationIncomplete,
-                              "fab's fabfile scanner \(helper) failed (\(how)\(said)); reinstall fab with scripts/install.sh PREFIX, or rebuild it with swift build.")
+                              "fab cannot run its fabfile scanner \(helper) (\(error)); reinstall fab with scripts/install.sh PREFIX, or rebuild it with swift build.")
         }
-        return data
-    }
-
-    /// The last non-empty line written to a temporary file, shortened, or nil.
-    private static func lastLine(of file: UnsafeMutablePointer<FILE>) -> String? {
-        let descriptor = fileno(file)
-        guard lseek(descriptor, 0, SEEK_SET) == 0,
-              let data = try? FileHandle(fileDescriptor: descriptor, closeOnDealloc: false).readToEnd() else { return nil }
-        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map { String($0).trimmingWhitespace() }
-        guard let line, !line.isEmpty else { return nil }
-        return line.count > 300 ? String(line.prefix(300)) + "..." : line
+        guard output.termination.succeeded else {
+            let said = output.stderr.split(separator: "\n").last.map { String($0).trimmingWhitespace() } ?? ""
+            let shown = said.count > 300 ? String(said.prefix(300)) + "..." : said
+            throw FabCLIError(.installationIncomplete,
+                              "fab's fabfile scanner \(helper) failed (\(output.termination)\(shown.isEmpty ? "" : ": " + shown)); reinstall fab with scripts/install.sh PREFIX, or rebuild it with swift build.")
+        }
+        return Data(output.standardOutput)
     }
 }

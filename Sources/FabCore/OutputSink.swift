@@ -155,6 +155,16 @@ public final class OutputSink: Sendable {
     /// The terminal's width in columns (80 when it cannot be told).
     public var width: Int { columns }
 
+    /// Prints a block of lines that belongs to no host (a table assembled from every host's answers)
+    /// in one write, unlabelled, unless `kind`'s group is hidden for the run or in `visible`: lines
+    /// from hosts running in parallel never come between its lines. Carriage returns are dropped.
+    public func block(_ text: String, _ kind: Kind, visible: OutputGroups = Settings.current.visible) {
+        guard !hidden.contains(kind.group), visible.contains(kind.group) else { return }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { Self.lastFrame(String($0)) }
+        let whole = lines.joined(separator: "\n") + "\n"
+        lock.withLock { aroundLiveLine(key: nil) { write(whole) } }
+    }
+
     /// Prints a line that belongs to no host (summaries, task headers).
     public func plain(_ text: String) {
         lock.withLock { aroundLiveLine(key: nil) { write(text + "\n") } }

@@ -69,7 +69,8 @@ public struct HostOutcome: Sendable {
 /// A task's hosts come, as in Fabric 1, from the first of these that names any: the invocation's own
 /// `task:hosts=a;b,roles=r`, then the task's `- Hosts:`/`- Roles:`, then `-H`/`-R`. Within one source,
 /// hosts and the hosts of roles are merged. Then `-x` removes hosts; with none left, it runs once with no host. In serial mode the first failure
-/// stops the run; in parallel mode the other hosts finish first. Tasks after a failed one do not run.
+/// stops the run; in parallel mode the other hosts finish first. Then the closing steps the task's hosts
+/// asked for (``Fab/afterAllHosts(_:_:)``) run once each. Tasks after a failed one do not run.
 public struct TaskRunner: Sendable {
     public let runtime: FabRuntime
     public let options: RunnerOptions
@@ -150,9 +151,13 @@ public struct TaskRunner: Sendable {
                 runtime.output.plain("Skipping task '\(invocation.task.name)': -x excludes every one of its hosts.")
                 continue
             }
-            let results = options.parallel && hosts.count > 1
-                ? await runParallel(invocation.task, invocation.arguments, on: hosts)
-                : await runSerial(invocation.task, invocation.arguments, on: hosts)
+            let run = TaskRun(task: invocation.task.name, hosts: hosts)
+            let results = await TaskRun.$current.withValue(run) {
+                let ran = options.parallel && hosts.count > 1
+                    ? await runParallel(invocation.task, invocation.arguments, on: hosts)
+                    : await runSerial(invocation.task, invocation.arguments, on: hosts)
+                return ran + (await close(run, after: ran))
+            }
             outcomes += results
             if results.contains(where: { !$0.succeeded }) || Task.isCancelled { break }
         }
@@ -169,6 +174,22 @@ public struct TaskRunner: Sendable {
             runtime.output.error("task '\(task.name)' failed\(host.map { " on \($0)" } ?? ""): \(message)")
             return HostOutcome(task: task.name, host: host, failure: message, isArgumentError: error is TaskArgumentError)
         }
+    }
+
+    /// Runs the closing steps hosts registered with ``Fab/afterAllHosts(_:_:)``, once each, in order;
+    /// returns the outcomes of those that failed (none runs once the run is interrupted).
+    private func close(_ run: TaskRun, after outcomes: [HostOutcome]) async -> [HostOutcome] {
+        var failed: [HostOutcome] = []
+        for step in run.end(with: outcomes) where !Task.isCancelled {
+            do {
+                try await step.body(Fab(host: nil, runtime: runtime), run)
+            } catch {
+                let message = "\(error)"
+                runtime.output.error("task '\(run.task)' failed after its hosts (\(step.id)): \(message)")
+                failed.append(HostOutcome(task: run.task, host: nil, failure: message))
+            }
+        }
+        return failed
     }
 
     private func runSerial(_ task: TaskDefinition, _ arguments: TaskArguments, on hosts: [String?]) async -> [HostOutcome] {

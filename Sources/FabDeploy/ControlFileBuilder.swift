@@ -54,6 +54,16 @@ public struct ControlFileBuilder: Sendable {
     public var branch: String?
     /// The commit the package was built from (an abbreviated or full hash), or nil.
     public var commit: String?
+    /// `Provides` relations, such as the virtual `whois-config` a config package offers.
+    public var provides: [String] = []
+    /// `Conflicts` relations, such as the virtual package every config package of an app provides, so
+    /// installing one environment's removes another's.
+    public var conflicts: [String] = []
+    /// `Replaces` relations (with ``conflicts``, lets one package take over another's files).
+    public var replaces: [String] = []
+    /// More fields, by name (`Fab-Venv-Key`), rendered in name order before `Description`; a name is
+    /// letters, digits and `-`, starting with a letter, and not one of the fields above.
+    public var extraFields: [String: String] = [:]
 
     /// A builder with the required fields; set the others as properties.
     public init(package: String, version: String, architecture: String, maintainer: String, synopsis: String) {
@@ -128,9 +138,17 @@ public struct ControlFileBuilder: Sendable {
         if let installedSize { lines.append("Installed-Size: \(installedSize)") }
         let depends = try mergedDepends()
         if !depends.isEmpty { lines.append("Depends: \(depends.joined(separator: ", "))") }
+        for (field, relations) in [("Conflicts", conflicts), ("Replaces", replaces), ("Provides", provides)] {
+            let parsed = try Self.relations(relations, field: field)
+            if !parsed.isEmpty { lines.append("\(field): \(parsed.joined(separator: ", "))") }
+        }
         lines.append("Section: \(section)")
         lines.append("Priority: \(priority)")
         if let homepage { lines.append("Homepage: \(homepage)") }
+        for (name, value) in extraFields.sorted(by: { $0.key < $1.key }) {
+            try Self.validateExtraField(name: name, value: value)
+            lines.append("\(name): \(value.trimmingCharacters(in: .whitespaces))")
+        }
         lines.append("Description: \(synopsis)")
         // One line, as the seed pipeline wrote it: "Automated build. Branch: main Commit: 1a2b3c4".
         var provenance = "Automated build."
@@ -206,6 +224,49 @@ public struct ControlFileBuilder: Sendable {
             }
         }
         return groups.indices.filter { keep[$0] }.map { groups[$0].map(\.description).joined(separator: " | ") }
+    }
+
+    /// The fields ``build()`` writes itself, which ``extraFields`` cannot name.
+    static let standardFields: Set<String> = ["package", "version", "architecture", "maintainer", "installed-size", "depends",
+                                              "conflicts", "replaces", "provides", "section", "priority", "homepage", "description",
+                                              "pre-depends", "recommends", "suggests", "breaks", "enhances", "essential", "source"]
+
+    /// Checks one of ``extraFields``.
+    static func validateExtraField(name: String, value: String) throws(ControlFileError) {
+        guard let first = name.first, first.isASCII, first.isLetter,
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }),
+              !standardFields.contains(name.lowercased()) else {
+            throw ControlFileError(code: .invalidField, field: name,
+                                   message: "The extra control field name '\(name.debugDescriptionWithoutQuotes)' must be letters, digits and '-', start with a letter, and not be a field fab writes itself (such as Depends).")
+        }
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty, !value.contains(where: \.isNewline) else {
+            throw ControlFileError(code: value.contains(where: \.isNewline) ? .newlineInField : .invalidField, field: name,
+                                   message: "The \(name) field must be one non-empty line: '\(value.debugDescriptionWithoutQuotes)'.")
+        }
+    }
+
+    /// Parses and normalises a relation field (`Provides`, `Conflicts`, `Replaces`), keeping the order
+    /// and dropping exact repeats.
+    static func relations(_ entries: [String], field: String) throws(ControlFileError) -> [String] {
+        var result: [String] = []
+        for entry in entries {
+            if entry.contains(where: \.isNewline) {
+                throw ControlFileError(code: .newlineInField, field: field,
+                                       message: "The \(field) relation '\(entry.debugDescriptionWithoutQuotes)' contains a line break.")
+            }
+            for item in entry.split(separator: ",") {
+                let text = item.trimmingCharacters(in: .whitespaces)
+                if text.isEmpty { continue }
+                if text.contains("|") {
+                    throw ControlFileError(code: .invalidRelation, field: field,
+                                           message: "The \(field) relation '\(text)' cannot have alternatives (|).")
+                }
+                let rendered = try Relation(parsing: text, in: text, field: field).description
+                if !result.contains(rendered) { result.append(rendered) }
+            }
+        }
+        return result
     }
 
     /// Checks a package name against Debian Policy 5.6.1.
@@ -362,9 +423,10 @@ private struct Relation: Equatable, CustomStringConvertible {
         a.key == b.key && a.constraint?.op == b.constraint?.op && a.constraint?.text == b.constraint?.text
     }
 
-    init(parsing text: String, in whole: String) throws(ControlFileError) {
+    init(parsing text: String, in whole: String, field: String = "Depends") throws(ControlFileError) {
         func fail(_ why: String) -> ControlFileError {
-            ControlFileError(code: .invalidRelation, field: "Depends", message: "The dependency '\(whole)' is not valid: \(why).")
+            ControlFileError(code: .invalidRelation, field: field,
+                             message: field == "Depends" ? "The dependency '\(whole)' is not valid: \(why)." : "The \(field) relation '\(whole)' is not valid: \(why).")
         }
         var rest = Substring(text)
         let nameEnd = rest.firstIndex(where: { $0 == "(" || $0.isWhitespace }) ?? rest.endIndex

@@ -179,25 +179,6 @@ extension Deployment {
         say(settings.buildHost, "\(steps.count) \(phase) step(s) done in \(Self.seconds(since: started))")
     }
 
-    /// Puts the branch's committed tree in `directory` on the build host: streamed from `tarball`, or
-    /// cloned there (checking the server has the same commit).
-    func transferSource(_ source: DeploymentSource, tarball: String, remoteTar: String, into directory: String, on build: Fab) async throws {
-        switch settings.source {
-        case .stream:
-            try await build.put(tarball, remoteTar, mode: 0o600)
-            try await build.run("tar -x -f \(build.quote(remoteTar)) -C \(build.quote(directory)) && rm -f \(build.quote(remoteTar))")
-        case let .clone(url):
-            let checkout = (directory as NSString).deletingLastPathComponent + "/checkout"
-            let command = DeploymentSource.cloneCommand(url: url, branch: source.branch, commit: source.commit, prefix: source.prefix,
-                                                        checkout: checkout, destination: directory)
-            let commit = try await build.hide([.stdout]) { try await build.run(command).output }
-            guard commit == source.commit || dryRun else {
-                throw FabError(.aborted, "[\(settings.buildHost)] the clone of \(url) checked out \(commit), not \(source.commit).")
-            }
-            say(settings.buildHost, "source: cloned \(url) \(source.branch) at \(source.shortCommit)")
-        }
-    }
-
     static func isURL(_ value: String) -> Bool {
         value.contains("://") || (value.contains("@") && value.contains(":"))
     }

@@ -113,7 +113,8 @@ struct WhoisEndToEndTests {
         try #require(rolledBack.status == 0, "fab rollback failed:\n\(rolledBack.outputTail(lines: 40))")
         #expect(try installedVersion(web) == "1")
         #expect(try served.packages().contains("vrmd-whois 1"))
-        #expect(rolledBack.stdout.contains("[web1] vrmd-whois 1"))
+        // The version table: installed 1, served 1, no drift.
+        #expect(rolledBack.stdout.contains("web1  vrmd-whois  1          1\nno drift in 1 package on 1 host"), "\(rolledBack.outputTail(lines: 20))")
         #expect(try whois(host: web.host).contains("EXAMPLE.COM"))
     }
 

@@ -1,3 +1,4 @@
+import FabProcess
 import FabfileModel
 import Foundation
 import Testing
@@ -96,7 +97,7 @@ struct ScannerBinaryTests {
         #expect(FileManager.default.isExecutableFile(atPath: helper.path))
         let modules = try FileManager.default.contentsOfDirectory(atPath: lib.appendingPathComponent("Modules").path)
             .filter { $0.hasSuffix(".swiftmodule") }.sorted()
-        #expect(modules == ["FabArchive", "FabCore", "FabDeploy", "FabSSH", "PathKit", "Stencil"].map { $0 + ".swiftmodule" })
+        #expect(modules == ["FabArchive", "FabCore", "FabDeploy", "FabProcess", "FabSSH", "PathKit", "Stencil"].map { $0 + ".swiftmodule" })
 
         // FabDeploy too, so the installed modules are all a fabfile may need.
         let file = try Self.write(fab, """
@@ -135,15 +136,11 @@ struct ScannerBinaryTests {
         let binary = try #require(FabProcess.binary)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/install.sh")
-        let install = Process()
-        install.executableURL = URL(fileURLWithPath: "/bin/sh")
-        install.arguments = [script.path, prefix.path]
-        install.environment = ProcessInfo.processInfo.environment.merging(
-            ["FAB_BIN_PATH": URL(fileURLWithPath: binary).deletingLastPathComponent().path]) { $1 }
-        install.standardOutput = FileHandle.nullDevice
-        try install.run()
-        install.waitUntilExit()
-        try #require(install.terminationStatus == 0)
+        let install = try ProcessRunner.run(
+            executable: "/bin/sh", arguments: [script.path, prefix.path],
+            environment: .inherit.updating(["FAB_BIN_PATH": URL(fileURLWithPath: binary).deletingLastPathComponent().path]),
+            deadline: .seconds(120))
+        try #require(install.termination.succeeded, "\(install.stderr)")
     }
 
     /// Replaces the copied fixture's fabfile; returns its path.

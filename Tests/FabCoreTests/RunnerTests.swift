@@ -82,6 +82,55 @@ struct RunnerTests {
         #expect(outcomes.last?.host == "s1")
         #expect(outcomes.last?.succeeded == false)
     }
+
+    @Test("afterAllHosts: one closing step after every parallel host, failed ones included, with the recorded values in host order; its block is printed whole and --hide user hides it")
+    func closingStepAfterAllHosts() async throws {
+        let servers = try ["h1": SSHServer(), "h2": SSHServer(), "h3": SSHServer()]
+        let key = StateKey<String>("uname")
+        let events = EventLog()
+        let report = task("report") { fab in
+            // h3 answers last, so the recorded order is not the host order.
+            let answer = try await fab.run(fab.host == "h3" ? "echo three" : fab.host == "h2" ? "sleep 0.5; exit 3" : "sleep 1; echo one")
+            try fab.record(answer.output, as: key)
+            try fab.afterAllHosts("table") { fab, run in
+                events.add("closing")
+                let failed = run.outcomes.filter { !$0.succeeded }.compactMap(\.host)
+                fab.sayBlock((run.values(key).map { "\($0.host ?? "-") \($0.value)" } + ["failed: \(failed.joined(separator: ","))"]).joined(separator: "\n"))
+            }
+            events.add("host")
+        }
+        let later = task("later") { _ in events.add("later") }
+        let output = CapturedOutput()
+        var runner = TaskRunner(runtime: makeRuntime(servers, output: output), options: RunnerOptions(hosts: ["h1", "h2", "h3"], parallel: true))
+        let outcomes = await runner.run([(report, TaskArguments(taskName: "report", values: [:])), (later, TaskArguments(taskName: "later", values: [:]))])
+        // h2 failed before registering; h1 and h3 registered the same step, which ran once, after both.
+        #expect(events.value == ["host", "host", "closing"])
+        #expect(outcomes.map(\.host) == ["h1", "h2", "h3"])
+        #expect(output.value.contains("h1 one\nh3 three\nfailed: h2\n"), "\(output.value)")
+
+        // Hidden with --hide user; a step that throws fails the task after its hosts.
+        let hiddenOutput = CapturedOutput()
+        let pool = makeRuntime(servers, output: hiddenOutput).pool
+        runner = TaskRunner(runtime: FabRuntime(pool: pool, output: OutputSink(hidden: .user, write: { hiddenOutput.append($0) })),
+                            options: RunnerOptions(hosts: ["h1", "h3"], parallel: true))
+        let failing = task("failing") { fab in
+            try fab.record(fab.host ?? "", as: key)
+            try fab.afterAllHosts("check") { fab, run in
+                fab.sayBlock("not shown")
+                throw FabError(.aborted, "saw \(run.values(key).map(\.value).joined(separator: " and "))")
+            }
+        }
+        let closingFailed = await runner.run([(failing, TaskArguments(taskName: "failing", values: [:]))])
+        #expect(closingFailed.map(\.succeeded) == [true, true, false])
+        #expect(closingFailed.last?.failure == "saw h1 and h3")
+        #expect(!hiddenOutput.value.contains("not shown"))
+        #expect(hiddenOutput.value.contains("task 'failing' failed after its hosts (check): saw h1 and h3"), "\(hiddenOutput.value)")
+
+        // Outside a runner there is nothing to close: refused with a sentence.
+        let alone = Fab(host: nil, runtime: makeRuntime([:], output: CapturedOutput()))
+        let error = #expect(throws: FabError.self) { try alone.afterAllHosts("x") { _, _ in } }
+        #expect(error?.message.contains("outside") == true)
+    }
 }
 
 /// Records events from concurrent tasks in order.

@@ -35,6 +35,47 @@ struct ControlFileBuilderTests {
             """)
     }
 
+    /// A config package's relations and a virtualenv package's input key, in dpkg's order; bad ones named.
+    @Test func relationFieldsAndExtraFields() throws {
+        var control = ControlFileBuilder(package: "vrmd-whois-config-prod", version: "3", architecture: "all",
+                                         maintainer: "A B <a@b.example>", synopsis: "x")
+        control.provides = ["whois-config"]
+        control.conflicts = ["whois-config", "whois-config"]
+        control.replaces = ["whois-config (<< 2)"]
+        control.extraFields = ["Fab-Venv-Key": "abc123", "Fab-Build": "7"]
+        #expect(try control.build() == """
+            Package: vrmd-whois-config-prod
+            Version: 3
+            Architecture: all
+            Maintainer: A B <a@b.example>
+            Conflicts: whois-config
+            Replaces: whois-config (<< 2)
+            Provides: whois-config
+            Section: misc
+            Priority: optional
+            Fab-Build: 7
+            Fab-Venv-Key: abc123
+            Description: x
+             Automated build.
+
+            """)
+        var bad = control
+        bad.provides = ["a | b"]
+        #expect(throws: ControlFileError.self) { try bad.build() }
+        bad = control
+        bad.extraFields = ["Depends": "x"]
+        #expect((try? bad.build()) == nil)
+        bad.extraFields = ["Fab-Key": "a\nb"]
+        do { _ = try bad.build(); Issue.record("a line break in an extra field was accepted") } catch {
+            #expect(error.code == .newlineInField && error.field == "Fab-Key")
+        }
+        bad.extraFields = [:]
+        bad.replaces = ["Bad_Name"]
+        do { _ = try bad.build(); Issue.record("a bad relation was accepted") } catch {
+            #expect(error.description == "The Replaces relation 'Bad_Name' is not valid: 'Bad_Name' is not a valid package name.")
+        }
+    }
+
     @Test func optionalFieldsAreLeftOut() throws {
         let control = ControlFileBuilder(package: "ab", version: "1:2.0-1", architecture: "amd64",
                                          maintainer: "A B <a@b.example>", synopsis: "x")

@@ -183,4 +183,51 @@ struct DeploymentBuildTests {
         #expect(output.value.contains("[buildvm] build failed; step timings: source "), "\(output.value)")
         #expect(try leftovers(app: "fablink").isEmpty)
     }
+
+    /// The named pipeline: a step inserted after `relocate` sees the relocated tree and adds a file and
+    /// a control field to the package; one inserted before `code` runs first; a replaced step runs
+    /// instead of the kit's; a removed one does not run; every step's time is reported under its
+    /// name; unknown and duplicate names are refused before anything runs.
+    @Test func aFabfileExtendsReplacesAndRemovesNamedSteps() async throws {
+        let tmp = try TemporaryDirectory("build-pipeline")
+        defer { tmp.remove() }
+        let project = try makeProject(tmp, files: ["app.py": "print(1)\n"])
+        let server = try SSHServer()
+        defer { server.stop() }
+        let output = CapturedOutput()
+        var deploy = try await makeDeployment(server, output: output, app: "fabpipe", project: project, artifacts: tmp.path + "/out") { _ in }
+        #expect(deploy.pipeline.names == BuildPipeline.defaultNames)
+        try deploy.pipeline.insert(.init("stamp") { state in
+            let q = state.build.quote
+            // Relocation has run: the audit counted files, and the staged virtualenv is there.
+            try await state.build.run("test -x \(q(state.virtualenv + "/bin/python3")) && printf '%s %s\\n' \(q(state.version)) \(state.auditedFiles) > \(q(state.stagedRoot + "/stamp.txt"))")
+            state.package.extraFields["Fab-Stamp"] = "stamped"
+        }, after: "relocate")
+        try deploy.pipeline.insert(.init("first") { state in
+            try await state.build.run("test ! -e \(state.build.quote(state.stagingDirectory))")
+        }, before: "code")
+        try deploy.pipeline.replace("strip", with: .init("no-strip") { state in state.elfFiles = [] })
+        try deploy.pipeline.remove("debian-files")
+        #expect(deploy.pipeline.names == ["first", "code", "venv", "pip", "no-strip", "relocate", "stamp", "shlibdeps", "control", "pack", "gates", "cleanup"])
+        let missing = #expect(throws: FabError.self) { try deploy.pipeline.remove("nope") }
+        #expect(missing?.description == "the build pipeline has no step 'nope' (its steps: first, code, venv, pip, no-strip, relocate, stamp, shlibdeps, control, pack, gates, cleanup); name one of those.")
+        let taken = #expect(throws: FabError.self) { try deploy.pipeline.insert(.init("code") { _ in }, after: "pip") }
+        #expect(taken?.description == "the build pipeline already has a step 'code'; give the new step another name, or replace that one.")
+
+        try await deploy.prepareApp(version: "1")
+        let deb = try await deploy.buildDeb()
+        let contents = try mustRun(["/usr/bin/dpkg-deb", "-c", deb]).stdout
+        #expect(contents.contains("./vrmd/fabpipe/stamp.txt") && contents.contains("./vrmd/fabpipe/app/app.py"), "\(contents)")
+        #expect(!contents.contains("./usr/share/doc/"), "the removed debian-files step ran:\n\(contents)")
+        let stamp = try mustRun(["/bin/sh", "-c", "dpkg-deb --fsys-tarfile \"$1\" | tar -xOf - ./vrmd/fabpipe/stamp.txt", "sh", deb]).stdout
+        let fields = stamp.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(fields.count == 2 && fields[0] == "1" && (Int(fields[1]) ?? 0) > 10, "\(stamp)")
+        #expect(try mustRun(["/usr/bin/dpkg-deb", "-f", deb, "Fab-Stamp"]).stdout == "stamped\n")
+        let timings = try #require(output.value.split(separator: "\n").last { $0.contains("] step timings: ") })
+        for name in ["first", "code", "venv", "pip", "no-strip", "relocate", "stamp", "shlibdeps", "control", "pack", "fetch+verify"] {
+            #expect(timings.contains(" \(name) "), "\(name) is missing from \(timings)")
+        }
+        #expect(!timings.contains(" strip ") && !timings.contains("debian-files"), "\(timings)")
+        #expect(try leftovers(app: "fabpipe").isEmpty)
+    }
 }
