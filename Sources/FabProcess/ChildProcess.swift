@@ -415,8 +415,11 @@ public struct Deadline: Sendable, Equatable, CustomStringConvertible {
 
     /// At most `duration`.
     public static func after(_ duration: Duration) -> Deadline { Deadline(limit: duration) }
-    /// At most `seconds` seconds.
-    public static func seconds(_ seconds: Double) -> Deadline { Deadline(limit: .milliseconds(Int64((seconds * 1000).rounded()))) }
+    /// At most `seconds` seconds (a negative value counts as 0; more than 30 years, or not finite, as no limit).
+    public static func seconds(_ seconds: Double) -> Deadline {
+        guard seconds.isFinite, seconds < 1e9 else { return .unlimited }
+        return Deadline(limit: .milliseconds(Int64((max(0, seconds) * 1000).rounded())))
+    }
     /// No limit: only for a child something else stops (a user's Ctrl-C, a test's teardown). Say why at the call.
     public static let unlimited = Deadline(limit: nil)
 
@@ -444,13 +447,6 @@ public struct Environment: Sendable, Equatable {
     public static func exactly(_ values: [String: String]) -> Environment { Environment(values: values) }
     /// This process's environment as it is now.
     public static var inherit: Environment { Environment(values: ProcessInfo.processInfo.environment) }
-
-    /// These variables with `changes` set (a nil value removes the variable).
-    public func updating(_ changes: [String: String?]) -> Environment {
-        var copy = self
-        for (key, value) in changes { copy.values[key] = value }
-        return copy
-    }
 
     /// These variables with `changes` set.
     public func updating(_ changes: [String: String]) -> Environment {
