@@ -169,6 +169,8 @@ extension Deployment {
         spec.version = chosen
         spec.branch = source.branch
         spec.commit = source.shortCommit
+        // Every file, and the archive's members, dated from the commit: a rebuild gives the same bytes.
+        spec.sourceDateEpoch = source.commitTime
         say(settings.buildHost, "\(package) version \(chosen)")
         mark = timings.add("version", since: mark)
 
@@ -189,7 +191,8 @@ extension Deployment {
                                     stdin: DeploymentCommands.copyright(package: package, app: app, maintainer: settings.maintainer))
                 try await build.run("gzip -9n > \(q(doc + "/changelog.gz"))",
                                     stdin: DeploymentCommands.changelog(package: package, version: chosen, branch: source.branch, commit: source.shortCommit,
-                                                                        maintainer: settings.maintainer, date: try source.commitDate()))
+                                                                        maintainer: settings.maintainer,
+                                                                        date: Date(timeIntervalSince1970: TimeInterval(source.commitTime))))
                 // Directories 0755 (a config directory may be new on the server), file modes as given.
                 try await build.run("find \(q(staging)) -type d -exec chmod 0755 {} +")
             }
@@ -226,17 +229,5 @@ extension Deployment {
             }
             throw error
         }
-    }
-}
-
-extension DeploymentSource {
-    /// The commit's time, for dates that must not change between two builds of one commit.
-    /// - Throws: ``FabError`` when git cannot read it.
-    func commitDate() throws -> Date {
-        let text = try Self.git(["log", "-1", "--format=%ct", commit], in: repositoryRoot, failure: "cannot read the time of commit \(shortCommit)")
-        guard let seconds = TimeInterval(text) else {
-            throw FabError(.invalidArgument, "git gave '\(text)' as the time of commit \(shortCommit); check the repository.")
-        }
-        return Date(timeIntervalSince1970: seconds)
     }
 }

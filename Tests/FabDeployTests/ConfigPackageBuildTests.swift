@@ -47,7 +47,7 @@ struct ConfigPackageBuildTests {
         try mustRun(["/usr/bin/dpkg-deb", "-f", path, name]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test("Two environments pass lintian; in a clean chroot the second replaces the first and the postinst reloads nothing without systemd; the manifest pins the app and config versions")
+    @Test("Two environments pass lintian; unchanged is not rebuilt, rebuilt elsewhere is byte-identical; in a clean chroot the second replaces the first and the postinst reloads nothing without systemd; the manifest pins the app and config versions")
     func environmentsExcludeEachOtherAndManifestPins() async throws {
         let bench = try PublishBench()
         defer { bench.stop() }
@@ -96,6 +96,28 @@ struct ConfigPackageBuildTests {
         #expect(try field(role, "Architecture") == "all")
         #expect(try ArtifactManifest.read(besides: role)?.verdict == .passed)
         #expect(try DebPackage(path: role).conffiles.isEmpty)
+
+        // Unchanged: the newest build has the same content key, so nothing is built.
+        let unchanged = try await deploy.buildConfigPackage(config("staging", port: 8472, motto: hostile, token: stagingSecret))
+        #expect(unchanged == staging)
+        #expect(bench.output.value.contains("demo-config-staging is unchanged since demo-config-staging_1_all.deb"))
+        #expect(LocalArtifacts.versions(package: "demo-config-staging", in: bench.artifacts) == ["1"])
+
+        // Rebuilt from the same commit at the same versions, in another build and artifact directory
+        // (lintian off, it changes no byte): the same bytes.
+        let elsewhere = try await bench.deployment(project: project) {
+            $0.packagePrefix = ""
+            $0.buildDirectory = "fab-builds-config-test-again"
+            $0.artifactDirectory = tmp.path + "/again"
+            $0.lint.enabled = false
+        }
+        let (stagingAgain, roleAgain) = try await elsewhere.fab.settings({ $0.commandTimeout = 240 }) {
+            (try await elsewhere.buildConfigPackage(config("staging", port: 8472, motto: hostile, token: stagingSecret), version: "1"),
+             try await elsewhere.buildManifestPackage(ManifestPackage(role: "demo-server", pins: [.init("demo", "1"), .init("demo-config-production", "1")]), version: "1"))
+        }
+        #expect(stagingAgain == tmp.path + "/again/demo-config-staging_1_all.deb")
+        #expect(try FileDigest.sha256(path: stagingAgain) == FileDigest.sha256(path: staging))
+        #expect(try FileDigest.sha256(path: roleAgain) == FileDigest.sha256(path: role))
 
         // A clean machine (no systemd running): dpkg in its chroot.
         let machine = try CleanMachine.start()
