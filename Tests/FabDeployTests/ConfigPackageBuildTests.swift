@@ -119,6 +119,12 @@ struct ConfigPackageBuildTests {
         #expect(try FileDigest.sha256(path: stagingAgain) == FileDigest.sha256(path: staging))
         #expect(try FileDigest.sha256(path: roleAgain) == FileDigest.sha256(path: role))
 
+        // Pushed like the app: their manifests say they passed the gates.
+        try await deploy.pushToRepo(deb: production)
+        try await deploy.pushToRepo(deb: role)
+        let listed = try mustRun(["/usr/bin/reprepro", "-b", bench.base, "list", "fab"]).stdout
+        #expect(listed.contains("demo-config-production 1") && listed.contains("demo-server 1"), "\(listed)")
+
         // A clean machine (no systemd running): dpkg in its chroot.
         let machine = try CleanMachine.start()
         defer { try? machine.shutdown() }
