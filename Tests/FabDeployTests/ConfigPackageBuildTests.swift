@@ -89,7 +89,7 @@ struct ConfigPackageBuildTests {
         // The role: the app and production's config at their exact versions.
         let app = try makeApp(in: tmp, version: "1")
         let role = try await deploy.fab.settings({ $0.commandTimeout = 240 }) {
-            try await deploy.buildManifestPackage(ManifestPackage(role: "demo-server", pins: [.init("demo", "1"), .init("demo-config-production", "1")]))
+            try await deploy.buildManifestPackage(ManifestPackage(role: "demo-server", pins: [try .init(deb: app), try .init(deb: production)]))
         }
         #expect(role == bench.artifacts + "/demo-server_1_all.deb")
         #expect(try field(role, "Depends") == "demo (= 1), demo-config-production (= 1)")
