@@ -19,10 +19,38 @@ public enum FabCLI {
                             currentDirectory: String = FileManager.default.currentDirectoryPath,
                             console: Console = .standard,
                             executor: (any TaskExecuting)? = nil) async -> Int32 {
+        switch start(arguments: arguments, environment: environment, currentDirectory: currentDirectory,
+                     console: console, executor: executor) {
+        case .finished(let status):
+            return status
+        case .runTasks(let run):
+            return await run()
+        }
+    }
+
+    /// What is left to do once the command line is read and the fabfile loaded.
+    public enum Outcome: Sendable {
+        /// Nothing: fab is done and exits with this status (help, a listing, an error).
+        case finished(Int32)
+        /// Running tasks on hosts, which needs Swift concurrency; the closure returns the exit status.
+        case runTasks(@Sendable () async -> Int32)
+    }
+
+    /// Does everything that needs no concurrency: parses the command line, loads the fabfile, and answers
+    /// help, `--version`, `-l`, `--shortlist` and `-d` itself.
+    ///
+    /// The `fab` executable calls this from synchronous code, so a listing never starts the concurrency
+    /// runtime's threads; only ``Outcome/runTasks(_:)`` needs an async context. Parameters as in
+    /// ``main(arguments:environment:currentDirectory:console:executor:)``.
+    public static func start(arguments: [String],
+                             environment: [String: String] = ProcessInfo.processInfo.environment,
+                             currentDirectory: String = FileManager.default.currentDirectoryPath,
+                             console: Console = .standard,
+                             executor: (any TaskExecuting)? = nil) -> Outcome {
         let command: FabCommand
         do {
             guard let parsed = try FabCommand.parseAsRoot(arguments) as? FabCommand else {
-                return ExitStatus.usage
+                return .finished(ExitStatus.usage)
             }
             command = parsed
         } catch {
@@ -35,32 +63,32 @@ public enum FabCLI {
                 // ArgumentParser's message starts with "Error: " and ends with the usage.
                 console.writeError(message.hasSuffix("\n") ? message : message + "\n")
             }
-            return status
+            return .finished(status)
         }
 
         // The task words are captured unparsed, and with them --help and --version when they come first.
         switch command.tasks.first {
         case "--help", "-h", "-help":
             console.write(FabCommand.helpMessage(columns: nil) + "\n")
-            return ExitStatus.success
+            return .finished(ExitStatus.success)
         case "--version":
             console.write("fab \(FabVersion.current)\n")
-            return ExitStatus.success
+            return .finished(ExitStatus.success)
         default:
             break
         }
 
         do {
-            return try await run(command, environment: environment, currentDirectory: currentDirectory,
-                                 console: console, executor: executor ?? HostTaskExecutor(console: console))
+            return try prepare(command, environment: environment, currentDirectory: currentDirectory,
+                               console: console, executor: executor)
         } catch {
             console.error(error.description)
-            return ExitStatus.forError(error)
+            return .finished(ExitStatus.forError(error))
         }
     }
 
-    private static func run(_ command: FabCommand, environment: [String: String], currentDirectory: String,
-                            console: Console, executor: any TaskExecuting) async throws(FabCLIError) -> Int32 {
+    private static func prepare(_ command: FabCommand, environment: [String: String], currentDirectory: String,
+                                console: Console, executor: (any TaskExecuting)?) throws(FabCLIError) -> Outcome {
         let options = command.runOptions
         let debug = options.shownOutput.contains(.debug) || ["1", "yes", "true"].contains(environment["FAB_DEBUG"]?.lowercased() ?? "")
         let location = try FabfileLocation.locate(explicitPath: command.fabfileOptions.fabfile, from: currentDirectory)
@@ -71,32 +99,33 @@ public enum FabCLI {
 
         if command.fabfileOptions.list {
             console.write(TaskHelpFormatter.list(registry, fabfilePath: location.path))
-            return ExitStatus.success
+            return .finished(ExitStatus.success)
         }
         if command.fabfileOptions.shortlist {
             console.write(registry.tasks.map { $0.name + "\n" }.joined())
-            return ExitStatus.success
+            return .finished(ExitStatus.success)
         }
         if let name = command.fabfileOptions.display {
             guard let task = registry.task(named: name) else {
                 throw TaskCommandLine.unknownTask(name, tasks: registry.tasks)
             }
             console.write(TaskHelpFormatter.details(task))
-            return ExitStatus.success
+            return .finished(ExitStatus.success)
         }
 
         let parsed = try TaskCommandLine.parse(command.tasks, tasks: registry.tasks,
                                                globalOptions: FabCommand.globalOptionSpellings)
         if let name = parsed.helpTask, let task = registry.task(named: name) {
             console.write(TaskHelpFormatter.details(task))
-            return ExitStatus.success
+            return .finished(ExitStatus.success)
         }
         if parsed.invocations.isEmpty {
             console.write(TaskHelpFormatter.list(registry, fabfilePath: location.path))
-            return ExitStatus.success
+            return .finished(ExitStatus.success)
         }
         let request = RunRequest(invocations: parsed.invocations, options: options)
-        return await executor.execute(request, registry: registry)
+        let executor = executor ?? HostTaskExecutor(console: console)
+        return .runTasks { await executor.execute(request, registry: registry) }
     }
 
     /// Task names for shell completion: loads the fabfile named by `-f` in `words`, or found from the
