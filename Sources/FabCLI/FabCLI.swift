@@ -47,6 +47,19 @@ public enum FabCLI {
                              currentDirectory: String = FileManager.default.currentDirectoryPath,
                              console: Console = .standard,
                              executor: (any TaskExecuting)? = nil) -> Outcome {
+        if let listing = Listing(arguments: arguments) {
+            do {
+                let (location, registry) = try loadFabfile(
+                    listing.fabfile, rebuild: false, shownOutput: OutputLevel.shownByDefault,
+                    environment: environment, currentDirectory: currentDirectory, console: console)
+                console.write(listing.short ? shortList(registry)
+                                            : TaskHelpFormatter.list(registry, fabfilePath: location.path))
+                return .finished(ExitStatus.success)
+            } catch {
+                console.error(error.description)
+                return .finished(ExitStatus.forError(error))
+            }
+        }
         let command: FabCommand
         do {
             guard let parsed = try FabCommand.parseAsRoot(arguments) as? FabCommand else {
@@ -90,19 +103,16 @@ public enum FabCLI {
     private static func prepare(_ command: FabCommand, environment: [String: String], currentDirectory: String,
                                 console: Console, executor: (any TaskExecuting)?) throws(FabCLIError) -> Outcome {
         let options = command.runOptions
-        let debug = options.shownOutput.contains(.debug) || ["1", "yes", "true"].contains(environment["FAB_DEBUG"]?.lowercased() ?? "")
-        let location = try FabfileLocation.locate(explicitPath: command.fabfileOptions.fabfile, from: currentDirectory)
-        let loader = FabfileLoader(environment: environment, console: console, debug: debug,
-                                   announceCompiles: isatty(STDERR_FILENO) == 1)
-        let loaded = try loader.load(location, rebuild: command.fabfileOptions.rebuild)
-        let registry = loaded.registry
+        let (location, registry) = try loadFabfile(
+            command.fabfileOptions.fabfile, rebuild: command.fabfileOptions.rebuild, shownOutput: options.shownOutput,
+            environment: environment, currentDirectory: currentDirectory, console: console)
 
         if command.fabfileOptions.list {
             console.write(TaskHelpFormatter.list(registry, fabfilePath: location.path))
             return .finished(ExitStatus.success)
         }
         if command.fabfileOptions.shortlist {
-            console.write(registry.tasks.map { $0.name + "\n" }.joined())
+            console.write(shortList(registry))
             return .finished(ExitStatus.success)
         }
         if let name = command.fabfileOptions.display {
@@ -126,6 +136,69 @@ public enum FabCLI {
         let request = RunRequest(invocations: parsed.invocations, options: options)
         let executor = executor ?? HostTaskExecutor(console: console)
         return .runTasks { await executor.execute(request, registry: registry) }
+    }
+
+    /// Finds the fabfile (`-f`, or discovery from `currentDirectory`) and loads its tasks.
+    private static func loadFabfile(_ explicitPath: String?, rebuild: Bool, shownOutput: Set<OutputLevel>,
+                                    environment: [String: String], currentDirectory: String,
+                                    console: Console) throws(FabCLIError) -> (FabfileLocation, FabfileRegistry) {
+        let debug = shownOutput.contains(.debug) || ["1", "yes", "true"].contains(environment["FAB_DEBUG"]?.lowercased() ?? "")
+        let location = try FabfileLocation.locate(explicitPath: explicitPath, from: currentDirectory)
+        let loader = FabfileLoader(environment: environment, console: console, debug: debug,
+                                   announceCompiles: isatty(STDERR_FILENO) == 1)
+        return (location, try loader.load(location, rebuild: rebuild).registry)
+    }
+
+    /// `--shortlist`: the task names, one per line.
+    private static func shortList(_ registry: FabfileRegistry) -> String {
+        registry.tasks.map { $0.name + "\n" }.joined()
+    }
+
+    /// A listing command line (`-l`, `--list`, `--shortlist`, and at most one `-f PATH`), read without
+    /// ArgumentParser.
+    ///
+    /// ArgumentParser builds its option table by reflection (several passes over ``FabCommand``'s option
+    /// groups, each resolving generic types and protocol conformances at run time) on every run: about a
+    /// sixth of a warm `fab -l`'s CPU time. For these command lines every other option keeps its default
+    /// and passes validation, so the outcome is known without it; any other word sends the whole command
+    /// line to ArgumentParser, which also reports errors.
+    struct Listing: Equatable {
+        /// The `-f` path, if given.
+        var fabfile: String?
+        /// Names only (`--shortlist` without `-l`).
+        var short: Bool
+
+        /// The listing these arguments ask for, or nil when they are anything else.
+        init?(arguments: [String]) {
+            var list = false
+            var shortlist = false
+            var fabfile: String?
+            var index = 0
+            while index < arguments.count {
+                let word = arguments[index]
+                switch word {
+                case "-l", "--list":
+                    list = true
+                case "--shortlist":
+                    shortlist = true
+                case "-f", "--fabfile":
+                    guard fabfile == nil, index + 1 < arguments.count else { return nil }
+                    let path = arguments[index + 1]
+                    guard !path.isEmpty, !path.hasPrefix("-") else { return nil }
+                    fabfile = path
+                    index += 1
+                default:
+                    guard fabfile == nil, word.hasPrefix("--fabfile=") else { return nil }
+                    let path = String(word.dropFirst("--fabfile=".count))
+                    guard !path.isEmpty, !path.hasPrefix("-") else { return nil }
+                    fabfile = path
+                }
+                index += 1
+            }
+            guard list || shortlist else { return nil }
+            self.fabfile = fabfile
+            self.short = !list
+        }
     }
 
     /// Task names for shell completion: loads the fabfile named by `-f` in `words`, or found from the
