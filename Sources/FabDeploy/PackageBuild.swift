@@ -88,7 +88,8 @@ extension Deployment {
 
     /// The virtualenv builder for this build's staged virtualenv.
     func virtualenvBuilder(_ state: BuildState) -> VirtualenvBuilder {
-        VirtualenvBuilder(deployment: self, build: state.build, venv: state.virtualenv, cache: state.pipCache)
+        VirtualenvBuilder(deployment: self, build: state.build, venv: state.virtualenv,
+                          installer: InstallerCommands(settings, home: state.prepared.home))
     }
 
     /// The context the kit's ``BuildStep``s (sub-apps, LESS, collectstatic...) run in.
@@ -151,7 +152,8 @@ extension Deployment {
         let version = state.pythonVersion ?? "?"
         say(settings.buildHost, dryRun ? "dry run: the virtualenv would be built with Python \(version)" : "virtualenv ready in \(Self.seconds(since: state.virtualenvStarted)) (Python \(version))")
         try await runBuildSteps(.installed, stepContext(state))
-        state.mark = state.timings.add(buildSteps.isEmpty ? "pip" : "pip+steps", since: state.mark)
+        let tool = settings.installer.tool.rawValue
+        state.mark = state.timings.add(buildSteps.isEmpty ? tool : tool + "+steps", since: state.mark)
     }
 
     /// `strip`: native code loses its symbols, as dh_strip does, before relocation, so RECORD gets the
