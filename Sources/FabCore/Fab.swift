@@ -73,8 +73,9 @@ public final class Fab: Sendable {
 
     /// Runs a command on this machine with `/bin/bash -c`, in the `lcd` directory, with the scope's environment.
     ///
-    /// The command runs in its own process group with `stdin` (or nothing) on its standard input, so it
-    /// cannot prompt on the terminal: give tools such as sudo or ssh their input another way. It may
+    /// The command runs in a session of its own, with `stdin` (or nothing) on its standard input and no
+    /// terminal: a tool that would prompt there (sudo, ssh asking for a passphrase) fails at once with
+    /// its own message, so give it its input another way (`stdin:`, `sudo -S`, an ssh agent). It may
     /// run for the scope's timeout (`settings(timeout:)`), else until it ends or the run is interrupted;
     /// either stops it and everything it started.
     /// - Parameter readOnly: the command changes nothing (`git rev-parse`, `date`), so it runs under

@@ -32,6 +32,10 @@ extension Deployment {
         var branch: String
         var commit: String
         var auditedFiles: Int
+        /// The package's name; nil for the app's (``packageName``).
+        var package: String? = nil
+        /// The gates it passed on the build host; nil for the relocation audit of ``auditedFiles`` files.
+        var buildGates: [ArtifactManifest.Gate]? = nil
     }
 
     /// Fetches the .deb into ``artifactDirectory`` while lintian checks it on the build host, and
@@ -42,8 +46,8 @@ extension Deployment {
     func fetchThroughGates(_ built: BuiltPackage, timings: inout BuildTimings, mark: inout ContinuousClock.Instant) async throws -> String {
         let build = fab.on(settings.buildHost)
         let remoteDirectory = (built.remotePath as NSString).deletingLastPathComponent
-        let gates = [ArtifactManifest.Gate(name: "relocation audit", passed: true, tool: "fab",
-                                           detail: "no packaged file names the build directory (\(built.auditedFiles) files scanned)")]
+        let gates = built.buildGates ?? [ArtifactManifest.Gate(name: "relocation audit", passed: true, tool: "fab",
+                                                               detail: "no packaged file names the build directory (\(built.auditedFiles) files scanned)")]
         if settings.lint.enabled {
             try await build.hide(.running) { try await build.run(LintCommands.start(deb: built.remotePath, directory: remoteDirectory)) }
         }
@@ -75,6 +79,7 @@ extension Deployment {
         }
         gates.append(.init(name: "transfer sha256", passed: true, tool: "sha256sum", detail: "the fetched file has the build host's SHA-256"))
         let package = try DebPackage(path: temporary)
+        let packageName = built.package ?? self.packageName
         guard package.control.package == packageName, package.control.version == built.version,
               package.control.architecture == built.architecture else {
             throw FabError(.aborted, "the fetched \(built.fileName) reads back as \(package.control.package ?? "?") \(package.control.version ?? "?") \(package.control.architecture ?? "?"), not what was built; nothing was kept, run the build again.")

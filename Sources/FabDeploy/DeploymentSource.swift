@@ -19,6 +19,26 @@ public struct DeploymentSource: Sendable {
     public let commit: String
     /// The abbreviated commit hash (7 digits).
     public var shortCommit: String { String(commit.prefix(7)) }
+    /// The commit's committer time, in seconds since the epoch: the build's `SOURCE_DATE_EPOCH`, so
+    /// two builds of one commit date every file, the changelog and the archive alike.
+    public let commitTime: Int
+
+    init(repositoryRoot: String, prefix: String, branch: String, commit: String, commitTime: Int) {
+        self.repositoryRoot = repositoryRoot
+        self.prefix = prefix
+        self.branch = branch
+        self.commit = commit
+        self.commitTime = commitTime
+    }
+
+    /// The committer time of `commit` in the repository at `top`.
+    static func committerTime(_ commit: String, in top: String) throws -> Int {
+        let text = try git(["log", "-1", "--format=%ct", commit], in: top, failure: "cannot read the time of commit \(commit)")
+        guard let time = Int(text) else {
+            throw FabError(.invalidArgument, "git gave '\(text)' as the time of commit \(commit), not a number of seconds.")
+        }
+        return time
+    }
 
     /// One entry of the tree.
     public struct Entry: Sendable, Equatable {
@@ -50,7 +70,8 @@ public struct DeploymentSource: Sendable {
                              failure: "the branch '\(ref)' does not exist in \(top); give an existing branch (git branch -a lists them)")
         var trimmed = prefix
         while trimmed.hasSuffix("/") { trimmed.removeLast() }
-        let source = DeploymentSource(repositoryRoot: top, prefix: trimmed, branch: ref, commit: commit)
+        let source = DeploymentSource(repositoryRoot: top, prefix: trimmed, branch: ref, commit: commit,
+                                      commitTime: try committerTime(commit, in: top))
         if try source.entries().isEmpty {
             throw FabError(.invalidArgument, "\(trimmed.isEmpty ? "the repository" : trimmed) has no committed files on \(ref) (\(source.shortCommit)); commit the project first.")
         }
@@ -87,7 +108,7 @@ public struct DeploymentSource: Sendable {
     @discardableResult
     public func writeTar(to path: String, excluding excludes: [String]) throws -> Int {
         let entries = try entries(excluding: excludes)
-        let time = Int(try Self.git(["log", "-1", "--format=%ct", commit], in: repositoryRoot, failure: "cannot read the commit time")) ?? 0
+        let time = commitTime
         let batch = try Self.gitData(["cat-file", "--batch"], in: repositoryRoot,
                                      input: Data(entries.map { $0.object + "\n" }.joined().utf8))
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
@@ -224,7 +245,8 @@ extension DeploymentSource {
         let commit = try git(["rev-parse", "--verify", "-q", branch + "^{commit}"], in: top,
                              failure: "the branch '\(branch)' does not exist in \(top); give an existing branch (git branch -a lists them)")
         let trimmed = prefix.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
-        let source = DeploymentSource(repositoryRoot: top, prefix: trimmed, branch: branch, commit: commit)
+        let source = DeploymentSource(repositoryRoot: top, prefix: trimmed, branch: branch, commit: commit,
+                                      commitTime: try committerTime(commit, in: top))
         if try source.entries().isEmpty {
             throw FabError(.invalidArgument, "\(trimmed.isEmpty ? "the repository" : trimmed) has no committed files on \(branch) (\(source.shortCommit)) in \(top).")
         }

@@ -43,7 +43,9 @@ extension Deployment {
         }
         var state = makeState(prepared)
         do {
-            try await pipeline.run(&state)
+            // Every command that writes package content sees the commit's time (reproducible builds).
+            let environment = DeploymentCommands.reproducibleEnvironment(sourceDateEpoch: prepared.source.commitTime)
+            try await fab.withEnv(environment) { try await pipeline.run(&state) }
         } catch {
             // The steps that finished are in the timings; the rest of the time went to the one that failed.
             await abandonBuild(directory: prepared.buildDirectory, timings: state.timings,
@@ -75,6 +77,7 @@ extension Deployment {
         package.priority = settings.priority
         package.branch = prepared.source.branch
         package.commit = prepared.source.shortCommit
+        package.sourceDateEpoch = prepared.source.commitTime
         package.maintainerScriptsDirectory = dir + "/src/debian"
         let timings = fab.state[Self.timingsKey] ?? BuildTimings()
         return BuildState(deployment: self, build: build, buildDirectory: dir, sourceDirectory: dir + "/src", stagingDirectory: staging,
@@ -210,7 +213,8 @@ extension Deployment {
             try await build.run("mkdir -p \(q(doc)) && cat > \(q(doc + "/copyright"))", stdin: DeploymentCommands.copyright(package: package.name, app: app, maintainer: package.maintainer))
             try await build.run("gzip -9n > \(q(doc + "/changelog.gz"))",
                                 stdin: DeploymentCommands.changelog(package: package.name, version: package.version, branch: state.prepared.source.branch,
-                                                                    commit: state.prepared.source.shortCommit, maintainer: package.maintainer, date: Date()))
+                                                                    commit: state.prepared.source.shortCommit, maintainer: package.maintainer,
+                                                                    date: Date(timeIntervalSince1970: TimeInterval(state.prepared.source.commitTime))))
         }
         try await build.run(DeploymentCommands.normalizeModes(stagingDirectory: staging))
     }

@@ -27,25 +27,31 @@ extension Deployment {
     ///
     /// Only a build that passed every gate is published: its ``ArtifactManifest`` must exist beside it,
     /// say passed, and record the file's SHA-256.
+    /// - Parameter deb: the .deb to push: by default the app's newest; a given one may also be
+    ///   another package this kit built, such as ``buildConfigPackage(_:branch:version:)``'s.
     /// - Throws: ``FabError`` when the package is not this app's, its manifest is missing, rejected or
     ///   does not match the file, the repository already has that version or a higher one (nothing is
     ///   changed then), or the repository does not list it after including it.
     public func pushToRepo(deb: String? = nil) async throws {
-        let path: String, version: String, architecture: String, hash: String
+        let path: String, version: String, architecture: String, hash: String, name: String
         if deb == nil, dryRun, fab.state[Self.built] == nil, let plan = fab.state[Self.planned] {
             // A dry run's deb task made nothing: plan the push of what it would have made.
-            (path, version, architecture, hash) = (plan.path, plan.version, plan.architecture, "")
+            (path, version, architecture, hash, name) = (plan.path, plan.version, plan.architecture, "", self.packageName)
         } else {
             path = try deb.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) } ?? latestArtifact()
             let package = try DebPackage(path: path)
-            guard package.control.package == packageName, let packageVersion = package.control.version,
+            // A given .deb may be another package this kit built (a config or manifest package): its
+            // manifest says it passed the gates. Without one, only the app's package is looked for.
+            let expected = deb == nil ? self.packageName : package.control.package ?? ""
+            guard package.control.package == expected, let packageVersion = package.control.version,
                   let packageArchitecture = package.control.architecture else {
-                throw FabError(.invalidArgument, "\(path) is not a \(packageName) package (it is \(package.control.package ?? "unnamed")).")
+                throw FabError(.invalidArgument, "\(path) is not a \(self.packageName) package (it is \(package.control.package ?? "unnamed")).")
             }
             // Only a build that passed every gate is published: its manifest must say so and match the file.
-            let manifest = try ArtifactManifest.verify(deb: path, package: packageName, version: packageVersion, architecture: packageArchitecture)
-            (version, architecture, hash) = (packageVersion, packageArchitecture, manifest.sha256)
+            let manifest = try ArtifactManifest.verify(deb: path, package: expected, version: packageVersion, architecture: packageArchitecture)
+            (version, architecture, hash, name) = (packageVersion, packageArchitecture, manifest.sha256, expected)
         }
+        let packageName = name
         let repo = fab.on(settings.repositoryHost)
         let q = repo.quote
         let fileName = DeploymentCommands.debFileName(package: packageName, version: version, architecture: architecture)
@@ -54,8 +60,8 @@ extension Deployment {
             try await repo.put(path, directory + "/" + fileName, mode: 0o644)
             say(settings.repositoryHost, "\(fileName) is in \(directory)")
         case let .reprepro(base, codename, archiveSetting):
-            let current = try await currentVersion(base: base, codename: codename)
-            let archived = try await repositoryVersions(quietly: false)
+            let current = try await currentVersion(base: base, codename: codename, package: packageName)
+            let archived = try await repositoryVersions(quietly: false, package: packageName)
             let wanted = try DebianVersion(version)
             if archived.contains(where: { (try? DebianVersion($0)) == wanted }) {
                 throw FabError(.invalidArgument, "the repository already has \(packageName) \(version); nothing was changed. Build a new version, or use rollback to publish an archived one again.")
@@ -82,7 +88,7 @@ extension Deployment {
                 say(settings.repositoryHost, "dry run: \(packageName) \(version) would be published in \(codename) and kept in \(archive) for rollbacks")
                 return
             }
-            let landed = try await currentVersion(base: base, codename: codename)
+            let landed = try await currentVersion(base: base, codename: codename, package: packageName)
             guard included.succeeded, let landed, (try? DebianVersion(landed)) == wanted else {
                 try await repo.run("rm -f \(q(incoming))")
                 throw FabError(.aborted, "reprepro did not publish \(packageName) \(version) in \(codename) (it serves \(landed ?? "nothing")); \(included.stderr.split(whereSeparator: \.isNewline).suffix(3).joined(separator: " "))")
@@ -93,7 +99,8 @@ extension Deployment {
     }
 
     /// The version the reprepro distribution serves, or nil.
-    func currentVersion(base: String, codename: String) async throws -> String? {
+    func currentVersion(base: String, codename: String, package: String? = nil) async throws -> String? {
+        let packageName = package ?? self.packageName
         let repo = fab.on(settings.repositoryHost)
         let output = try await read(repo, DeploymentCommands.repreproList(base: base, codename: codename, package: packageName), planned: "")
         return DeploymentCommands.versions(fromRepreproList: output).first

@@ -6,9 +6,12 @@ import Glibc
 
 /// A child process started with `posix_spawn` and reaped with `waitpid`: fab's one way to start programs.
 ///
-/// The child gets its own process group (so a deadline or a cancellation stops whatever it started
-/// too), default signal dispositions, an empty signal mask, and no descriptor of this process but
-/// 0, 1 and 2 as the redirections say. Long-lived children (a test sshd, an HTTP server) are
+/// The child gets its own session and so its own process group (a deadline or a cancellation stops
+/// whatever it started too), default signal dispositions, an empty signal mask, and no descriptor
+/// of this process but 0, 1 and 2 as the redirections say. Having no controlling terminal, a
+/// program that would prompt on the terminal (sudo, ssh asking for a passphrase) fails at once
+/// with its own message; in a process group of its own but fab's session it would instead be
+/// stopped by SIGTTIN or SIGTTOU and wait, unseen, for ever. Long-lived children (a test sshd, an HTTP server) are
 /// held as a `ChildProcess` and stopped with ``terminate(grace:)``; commands that run to completion
 /// go through ``ProcessRunner``, which also pumps their pipes.
 ///
@@ -39,7 +42,7 @@ public final class ChildProcess: Sendable {
         case standardOutput
     }
 
-    /// The child's process id (also its process group id).
+    /// The child's process id (also its session and process group id).
     public let pid: pid_t
     /// The command as started, each word shell-quoted: for messages.
     public let command: String
@@ -161,8 +164,7 @@ public final class ChildProcess: Sendable {
         sigemptyset(&noSignals)
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
         posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | SpawnExtensions.setSession))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -377,6 +379,9 @@ public final class ChildProcess: Sendable {
 
 /// glibc's posix_spawn extensions that Swift's Glibc module hides, looked up at run time.
 enum SpawnExtensions {
+    /// `POSIX_SPAWN_SETSID` (glibc 2.26+): the child calls `setsid`, leading a new session and process group.
+    static let setSession: Int32 = 0x80
+
     typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
     typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32
 
@@ -415,8 +420,11 @@ public struct Deadline: Sendable, Equatable, CustomStringConvertible {
 
     /// At most `duration`.
     public static func after(_ duration: Duration) -> Deadline { Deadline(limit: duration) }
-    /// At most `seconds` seconds.
-    public static func seconds(_ seconds: Double) -> Deadline { Deadline(limit: .milliseconds(Int64((seconds * 1000).rounded()))) }
+    /// At most `seconds` seconds (a negative value counts as 0; more than 30 years, or not finite, as no limit).
+    public static func seconds(_ seconds: Double) -> Deadline {
+        guard seconds.isFinite, seconds < 1e9 else { return .unlimited }
+        return Deadline(limit: .milliseconds(Int64((max(0, seconds) * 1000).rounded())))
+    }
     /// No limit: only for a child something else stops (a user's Ctrl-C, a test's teardown). Say why at the call.
     public static let unlimited = Deadline(limit: nil)
 
@@ -444,13 +452,6 @@ public struct Environment: Sendable, Equatable {
     public static func exactly(_ values: [String: String]) -> Environment { Environment(values: values) }
     /// This process's environment as it is now.
     public static var inherit: Environment { Environment(values: ProcessInfo.processInfo.environment) }
-
-    /// These variables with `changes` set (a nil value removes the variable).
-    public func updating(_ changes: [String: String?]) -> Environment {
-        var copy = self
-        for (key, value) in changes { copy.values[key] = value }
-        return copy
-    }
 
     /// These variables with `changes` set.
     public func updating(_ changes: [String: String]) -> Environment {

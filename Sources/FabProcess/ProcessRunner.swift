@@ -14,7 +14,9 @@ import Glibc
 public enum ProcessRunner {
     /// One of the child's output streams.
     public enum Stream: Sendable, Equatable {
+        /// File descriptor 1.
         case standardOutput
+        /// File descriptor 2.
         case standardError
     }
 

@@ -125,6 +125,8 @@ struct ChildProcessTests {
         let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd").compactMap { Int($0) }.sorted()
         #expect(descriptors == [0, 1, 2])
         #expect(getpgid(child.pid) == child.pid, "the child leads its own process group")
+        #expect(getsid(child.pid) == child.pid, "the child leads its own session, without a controlling terminal")
+        #expect(getsid(child.pid) != getsid(0))
     }
 
     @Test("the environment is exactly the one given")
