@@ -6,24 +6,33 @@ import Foundation
 extension Deployment {
     /// fab's part of the package's lintian overrides: the layout's (install root, directories and
     /// links), then the tags the fabfile accepts.
-    var fabLintOverrides: String {
-        LintOverrides.forLayout(package: packageName, installRoot: installRoot,
+    func fabLintOverrides(package: String) -> String {
+        LintOverrides.forLayout(package: package, installRoot: installRoot,
                                 directories: Array(settings.layout.directories.values), links: Array(settings.layout.links.keys))
-            + LintOverrides.accepted(package: packageName, accept: settings.lint.accept)
+            + LintOverrides.accepted(package: package, accept: settings.lint.accept)
     }
 
     /// Writes the package's lintian overrides into the staging tree on the build host: fab's, then the
     /// project's `debian/PACKAGE.lintian-overrides` (or `debian/lintian-overrides`) from `sourceDirectory`.
-    func installLintOverrides(on build: Fab, stagingDirectory: String, sourceDirectory: String) async throws {
-        let destination = stagingDirectory + "/usr/share/lintian/overrides/" + packageName
+    /// - Parameter package: the package's name (the app's, or another member of its family).
+    func installLintOverrides(on build: Fab, stagingDirectory: String, sourceDirectory: String, package: String? = nil) async throws {
+        let package = package ?? packageName
+        let destination = stagingDirectory + "/usr/share/lintian/overrides/" + package
         try await build.hide(.running) {
-            try await build.run(LintOverrides.installCommand(package: packageName, sourceDirectory: sourceDirectory, destination: destination),
-                                stdin: fabLintOverrides)
+            try await build.run(LintOverrides.installCommand(package: package, sourceDirectory: sourceDirectory, destination: destination),
+                                stdin: fabLintOverrides(package: package))
         }
     }
 
     /// What the build knows when its .deb is made, for the gates and the manifest.
     struct BuiltPackage {
+        /// The package's name (the app's, or another member of its family).
+        var package: String
+        /// Put before the names of the gates' step timings (`venv/` for the virtualenv package).
+        var timingPrefix = ""
+        /// Whether everything else in the build directory may go while lintian works: not when more
+        /// packages of a family are still to be built there.
+        var lastInBuildDirectory = true
         var remotePath: String
         var remoteSHA256: String
         var fileName: String
@@ -75,25 +84,25 @@ extension Deployment {
         }
         gates.append(.init(name: "transfer sha256", passed: true, tool: "sha256sum", detail: "the fetched file has the build host's SHA-256"))
         let package = try DebPackage(path: temporary)
-        guard package.control.package == packageName, package.control.version == built.version,
+        guard package.control.package == built.package, package.control.version == built.version,
               package.control.architecture == built.architecture else {
             throw FabError(.aborted, "the fetched \(built.fileName) reads back as \(package.control.package ?? "?") \(package.control.version ?? "?") \(package.control.architecture ?? "?"), not what was built; nothing was kept, run the build again.")
         }
         gates.append(.init(name: "package readback", passed: true, tool: "fab",
                            detail: "\(package.fileCount) files, \(package.totalDataSize) bytes unpacked"))
-        mark = timings.add("fetch+verify", since: mark)
+        mark = timings.add(built.timingPrefix + "fetch+verify", since: mark)
 
         var report: LintReport?
         if settings.lint.enabled {
-            if !settings.keepBuildDirectory {
+            if !settings.keepBuildDirectory && built.lastInBuildDirectory {
                 // lintian reads only the .deb: the staging tree and the sources go while it works, so
                 // the cleanup after the verdict is quick.
                 try await build.hide(.running) { try await build.run(LintCommands.removeAllBut(deb: built.remotePath)) }
-                mark = timings.add("early cleanup", since: mark)
+                mark = timings.add(built.timingPrefix + "early cleanup", since: mark)
             }
             let found = try await build.step("lintian") { try await waitForLint(on: build, directory: remoteDirectory) }
             report = found
-            mark = timings.add("lintian (wait)", since: mark)
+            mark = timings.add(built.timingPrefix + "lintian (wait)", since: mark)
             let failures = found.failures(at: settings.lint.failOn)
             let out = fab.runtime.output
             for line in failures.prefix(40) { out.plain("  lintian \(line)") }
@@ -110,7 +119,7 @@ extension Deployment {
             gates.append(.init(name: "lintian", passed: true, tool: nil, detail: "skipped: lint.enabled is false in the fabfile"))
         }
 
-        let manifest = ArtifactManifest(package: packageName, version: built.version, architecture: built.architecture,
+        let manifest = ArtifactManifest(package: built.package, version: built.version, architecture: built.architecture,
                                         fileName: built.fileName, sha256: localHash, size: package.fileSize,
                                         verdict: gates.allSatisfy(\.passed) ? .passed : .rejected, gates: gates,
                                         branch: built.branch, commit: built.commit, buildHost: settings.buildHost,

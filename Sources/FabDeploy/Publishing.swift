@@ -31,21 +31,31 @@ extension Deployment {
     ///   does not match the file, the repository already has that version or a higher one (nothing is
     ///   changed then), or the repository does not list it after including it.
     public func pushToRepo(deb: String? = nil) async throws {
-        let path: String, version: String, architecture: String, hash: String
         if deb == nil, dryRun, fab.state[Self.built] == nil, let plan = fab.state[Self.planned] {
             // A dry run's deb task made nothing: plan the push of what it would have made.
-            (path, version, architecture, hash) = (plan.path, plan.version, plan.architecture, "")
-        } else {
-            path = try deb.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) } ?? latestArtifact()
-            let package = try DebPackage(path: path)
-            guard package.control.package == packageName, let packageVersion = package.control.version,
-                  let packageArchitecture = package.control.architecture else {
-                throw FabError(.invalidArgument, "\(path) is not a \(packageName) package (it is \(package.control.package ?? "unnamed")).")
-            }
-            // Only a build that passed every gate is published: its manifest must say so and match the file.
-            let manifest = try ArtifactManifest.verify(deb: path, package: packageName, version: packageVersion, architecture: packageArchitecture)
-            (version, architecture, hash) = (packageVersion, packageArchitecture, manifest.sha256)
+            try await publish(path: plan.path, package: packageName, version: plan.version, architecture: plan.architecture, hash: "")
+            return
         }
+        try await publish(deb: try deb.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) } ?? latestArtifact(), package: packageName)
+    }
+
+    /// Publishes the .deb at `path`, a build of `package` (this app's or another member of its
+    /// family), as ``pushToRepo(deb:)`` does.
+    /// - Throws: ``FabError`` when the file is not a `package` package, its manifest is missing,
+    ///   rejected or does not match, or the repository refuses it (see ``pushToRepo(deb:)``).
+    func publish(deb path: String, package packageName: String) async throws {
+        let package = try DebPackage(path: path)
+        guard package.control.package == packageName, let version = package.control.version,
+              let architecture = package.control.architecture else {
+            throw FabError(.invalidArgument, "\(path) is not a \(packageName) package (it is \(package.control.package ?? "unnamed")).")
+        }
+        // Only a build that passed every gate is published: its manifest must say so and match the file.
+        let manifest = try ArtifactManifest.verify(deb: path, package: packageName, version: version, architecture: architecture)
+        try await publish(path: path, package: packageName, version: version, architecture: architecture, hash: manifest.sha256)
+    }
+
+    /// Uploads, includes and archives a checked .deb (`hash` is its SHA-256, empty in a dry run's plan).
+    private func publish(path: String, package packageName: String, version: String, architecture: String, hash: String) async throws {
         let repo = fab.on(settings.repositoryHost)
         let q = repo.quote
         let fileName = DeploymentCommands.debFileName(package: packageName, version: version, architecture: architecture)
@@ -54,8 +64,8 @@ extension Deployment {
             try await repo.put(path, directory + "/" + fileName, mode: 0o644)
             say(settings.repositoryHost, "\(fileName) is in \(directory)")
         case let .reprepro(base, codename, archiveSetting):
-            let current = try await currentVersion(base: base, codename: codename)
-            let archived = try await repositoryVersions(quietly: false)
+            let current = try await currentVersion(base: base, codename: codename, package: packageName)
+            let archived = try await repositoryVersions(quietly: false, package: packageName)
             let wanted = try DebianVersion(version)
             if archived.contains(where: { (try? DebianVersion($0)) == wanted }) {
                 throw FabError(.invalidArgument, "the repository already has \(packageName) \(version); nothing was changed. Build a new version, or use rollback to publish an archived one again.")
@@ -82,7 +92,7 @@ extension Deployment {
                 say(settings.repositoryHost, "dry run: \(packageName) \(version) would be published in \(codename) and kept in \(archive) for rollbacks")
                 return
             }
-            let landed = try await currentVersion(base: base, codename: codename)
+            let landed = try await currentVersion(base: base, codename: codename, package: packageName)
             guard included.succeeded, let landed, (try? DebianVersion(landed)) == wanted else {
                 try await repo.run("rm -f \(q(incoming))")
                 throw FabError(.aborted, "reprepro did not publish \(packageName) \(version) in \(codename) (it serves \(landed ?? "nothing")); \(included.stderr.split(whereSeparator: \.isNewline).suffix(3).joined(separator: " "))")
@@ -92,8 +102,9 @@ extension Deployment {
         }
     }
 
-    /// The version the reprepro distribution serves, or nil.
-    func currentVersion(base: String, codename: String) async throws -> String? {
+    /// The version of `package` (nil for the app's) the reprepro distribution serves, or nil.
+    func currentVersion(base: String, codename: String, package: String? = nil) async throws -> String? {
+        let packageName = package ?? self.packageName
         let repo = fab.on(settings.repositoryHost)
         let output = try await read(repo, DeploymentCommands.repreproList(base: base, codename: codename, package: packageName), planned: "")
         return DeploymentCommands.versions(fromRepreproList: output).first

@@ -39,11 +39,12 @@ extension Deployment {
 
     /// The highest version the build host's apt, the repository (published and archived) and the
     /// builds in ``artifactDirectory`` (rejected ones included) know, plus one.
-    func nextVersion(build: Fab) async throws -> String {
+    func nextVersion(build: Fab, package: String? = nil) async throws -> String {
+        let packageName = package ?? self.packageName
         var known: [String] = []
         let show = try await build.probe(DeploymentCommands.aptCacheShow(packageName))
         if show.succeeded { known += try DeploymentCommands.versions(fromAptCacheShow: show.stdout) }
-        known += try await repositoryVersions(quietly: true)
+        known += try await repositoryVersions(quietly: true, package: packageName)
         known += LocalArtifacts.versions(package: packageName, in: artifactDirectory)
         known = DeploymentCommands.distinctSorted(known)
         do {
@@ -55,24 +56,26 @@ extension Deployment {
         }
     }
 
-    /// Every version the repository host publishes or keeps in its archive; with `quietly`, an
-    /// unreachable repository host gives none (with a warning) instead of an error.
-    func repositoryVersions(quietly: Bool) async throws -> [String] {
+    /// Every version of `package` (nil for the app's) the repository host publishes or keeps in its
+    /// archive; with `quietly`, an unreachable repository host gives none (with a warning) instead of an error.
+    func repositoryVersions(quietly: Bool, package: String? = nil) async throws -> [String] {
+        let packageName = package ?? self.packageName
+        let cached = Self.preparedRepositoryVersions(packageName)
         guard case let .reprepro(base, codename, _) = settings.repository, let archive = settings.repository.archiveDirectory,
               let legacy = settings.repository.legacyArchiveDirectory else { return [] }
         let repo = fab.on(settings.repositoryHost)
         if quietly && fab.state[Self.repositoryUnreachable] == true { return [] }
         // prepareApp asks twice (the next version, then whether it exists): one listing serves both.
-        if quietly, let known = fab.state[Self.preparedRepositoryVersions] { return known }
+        if quietly, let known = fab.state[cached] { return known }
         do {
             let listed = try await read(repo, DeploymentCommands.repreproList(base: base, codename: codename, package: packageName), planned: "")
             let archived = try await read(repo, DeploymentCommands.listArchive(directory: archive + "/" + packageName, package: packageName), planned: "")
             // Versions an older fab archived inside the served tree still count: a version names one set of bytes.
             let old = archive == legacy ? "" : try await read(repo, DeploymentCommands.listArchive(directory: legacy + "/" + packageName, package: packageName), planned: "")
-            warnAboutLegacyArchive(DeploymentCommands.versions(fromArchiveListing: old, package: packageName))
+            warnAboutLegacyArchive(DeploymentCommands.versions(fromArchiveListing: old, package: packageName), package: packageName)
             let versions = DeploymentCommands.versions(fromRepreproList: listed)
                 + DeploymentCommands.versions(fromArchiveListing: archived + "\n" + old, package: packageName)
-            if quietly { fab.state[Self.preparedRepositoryVersions] = versions }
+            if quietly { fab.state[cached] = versions }
             return versions
         } catch where quietly {
             warn(settings.repositoryHost, "cannot read the repository's versions (\(error)); counting only what the build host's apt knows.")
@@ -82,7 +85,8 @@ extension Deployment {
     }
 
     /// Warns (once per run) that packages remain in the archive's old, served place.
-    func warnAboutLegacyArchive(_ versions: [String]) {
+    func warnAboutLegacyArchive(_ versions: [String], package: String? = nil) {
+        let packageName = package ?? self.packageName
         guard !versions.isEmpty, let legacy = settings.repository.legacyArchiveDirectory,
               let archive = settings.repository.archiveDirectory else { return }
         let key = StateKey<Bool>("fab-deploy.legacy-archive-warned")
@@ -93,8 +97,9 @@ extension Deployment {
 
     /// Fails when the repository already has `version` (published or archived), or a build of it
     /// (passed or rejected) is in ``artifactDirectory``: a version names one set of bytes.
-    func refuseExisting(version: String) async throws {
-        let existing = try await repositoryVersions(quietly: true)
+    func refuseExisting(version: String, package: String? = nil) async throws {
+        let packageName = package ?? self.packageName
+        let existing = try await repositoryVersions(quietly: true, package: packageName)
         let wanted = try DebianVersion(version)
         if existing.contains(where: { (try? DebianVersion($0)) == wanted }) {
             throw FabError(.invalidArgument, "\(packageName) \(version) is already in the repository on \(settings.repositoryHost); build another version (bump the version file or give version=...).")
@@ -105,5 +110,8 @@ extension Deployment {
     }
 
     static let repositoryUnreachable = StateKey<Bool>("fab-deploy.repository-unreachable")
-    static let preparedRepositoryVersions = StateKey<[String]>("fab-deploy.prepared-repository-versions")
+    /// The versions of `package` the repository listed for this run's build.
+    static func preparedRepositoryVersions(_ package: String) -> StateKey<[String]> {
+        StateKey<[String]>("fab-deploy.prepared-repository-versions." + package)
+    }
 }
