@@ -28,22 +28,24 @@ let package = Package(
         .systemLibrary(name: "CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
+        // Starting programs: posix_spawn in their own process group, pipes pumped without deadlock, deadlines.
+        .target(name: "FabProcess", swiftSettings: swiftSettings),
         // SSH sessions, channels, SFTP, known_hosts, ssh_config, authentication. Knows nothing about tasks.
-        .target(name: "FabSSH", dependencies: ["CLibSSH2", "CCrypto"], swiftSettings: swiftSettings),
+        .target(name: "FabSSH", dependencies: ["CLibSSH2", "CCrypto", "FabProcess"], swiftSettings: swiftSettings),
         // ar/tar archives: reading .deb files, writing tar streams.
         .target(name: "FabArchive", dependencies: ["CLibArchive", "CCrypto"], swiftSettings: swiftSettings),
         // What fabfiles program against: connections, run/sudo/local, scopes, transfers, file helpers, hosts.
         .target(name: "FabCore", dependencies: [
-            "FabSSH", "FabArchive",
+            "FabSSH", "FabArchive", "FabProcess",
             .product(name: "Stencil", package: "Stencil"),
         ], swiftSettings: swiftSettings),
         // The deploy kit: virtualenv builds into .debs on a build VM, and publishing them.
         .target(name: "FabDeploy", dependencies: [
-            "FabCore", "FabArchive", .product(name: "Stencil", package: "Stencil"),
+            "FabCore", "FabArchive", "FabProcess", .product(name: "Stencil", package: "Stencil"),
         ], swiftSettings: swiftSettings),
         // The command line: arguments, fabfile discovery, plugin compilation and loading, output.
         .target(name: "FabCLI", dependencies: [
-            "FabCore", "FabDeploy", "FabArchive",
+            "FabCore", "FabDeploy", "FabArchive", "FabProcess",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SwiftParser", package: "swift-syntax"),
             .product(name: "SwiftIfConfig", package: "swift-syntax"),
@@ -51,19 +53,20 @@ let package = Package(
         .executableTarget(name: "fab", dependencies: ["FabCLI"], swiftSettings: swiftSettings,
                           // Fabfile plugins resolve fab's API symbols from this executable when loaded.
                           linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic", "-Xlinker", "--no-gc-sections"])]),
-        .executableTarget(name: "fab-bench", dependencies: ["FabCore", "FabTestSupport"], swiftSettings: swiftSettings),
+        .executableTarget(name: "fab-bench", dependencies: ["FabCore", "FabTestSupport", "FabProcess"], swiftSettings: swiftSettings),
         // Starts clean build/repository machines on loopback for the demo and for trying fabfiles by hand.
         .executableTarget(name: "fab-testbed", dependencies: ["FabTestSupport"], swiftSettings: swiftSettings),
 
         // Real sshd instances on loopback, temporary directories, clean machines for tests.
-        .target(name: "FabTestSupport", dependencies: ["FabSSH"], swiftSettings: swiftSettings),
+        .target(name: "FabTestSupport", dependencies: ["FabSSH", "FabProcess"], swiftSettings: swiftSettings),
 
-        .testTarget(name: "FabSSHTests", dependencies: ["FabSSH", "FabTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FabArchiveTests", dependencies: ["FabArchive", "FabTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FabCoreTests", dependencies: ["FabCore", "FabTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "FabDeployTests", dependencies: ["FabDeploy", "FabTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabProcessTests", dependencies: ["FabProcess"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabSSHTests", dependencies: ["FabSSH", "FabTestSupport", "FabProcess"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabArchiveTests", dependencies: ["FabArchive", "FabTestSupport", "FabProcess"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabCoreTests", dependencies: ["FabCore", "FabTestSupport", "FabProcess"], swiftSettings: swiftSettings),
+        .testTarget(name: "FabDeployTests", dependencies: ["FabDeploy", "FabTestSupport", "FabProcess"], swiftSettings: swiftSettings),
         .testTarget(name: "FabCLITests", dependencies: [
-            "FabCLI", "FabTestSupport", .product(name: "SwiftIfConfig", package: "swift-syntax"),
+            "FabCLI", "FabTestSupport", "FabProcess", .product(name: "SwiftIfConfig", package: "swift-syntax"),
         ], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["FabTestSupport"], swiftSettings: swiftSettings),
     ]

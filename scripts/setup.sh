@@ -13,6 +13,8 @@ packages=(
   # tests: real sshd and OpenSSH client, clean machines, apt repositories, packaging tools
   openssh-server openssh-client debootstrap reprepro lintian dpkg-dev fakeroot
   python3 python3-venv sudo patchelf chrpath netcat-openbsd curl util-linux git
+  # reproducible-build tests: the report shown when two builds differ
+  diffoscope
   # the Django example's kit steps
   node-less python3-rcssmin gettext
 )

@@ -1,3 +1,4 @@
+import FabProcess
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -145,28 +146,24 @@ public struct PluginBuilder: Sendable {
                               "fab cannot write \(registration) (\(error.localizedDescription)); make the cache folder writable, or set FAB_CACHE_DIR to a writable folder.")
         }
         let temporary = FabCache.temporaryName(for: path)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: compiler.path)
-        process.arguments = compilerArguments(sources: sources.map(\.path), registration: registration, output: temporary)
-        process.currentDirectoryURL = URL(fileURLWithPath: buildDirectory)
-        // Held until the compiler exits, to tell a missing C header from an error in the fabfile.
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
+        // Diagnostics are held until the compiler exits, to tell a missing C header from an error in the fabfile.
+        let output: ProcessRunner.Output
         do {
-            try process.run()
-        } catch {
-            throw FabCLIError(.compilerUnavailable,
-                              "fab cannot run the Swift compiler \(compiler.path) (\(error.localizedDescription)); check the Swift installation, or set SWIFTC to another compiler.")
-        }
-        let (messages, timedOut) = SwiftCompiler.collect(process, output: output, deadline: Self.compileDeadline)
-        if timedOut {
+            output = try ProcessRunner.run(
+                executable: compiler.path,
+                arguments: compilerArguments(sources: sources.map(\.path), registration: registration, output: temporary),
+                directory: buildDirectory, standardError: .mergeIntoOutput, deadline: .seconds(Self.compileDeadline))
+        } catch let error as ProcessError where error.code == .timedOut {
             unlink(temporary)
             throw FabCLIError(.compileFailed,
                               "the Swift compiler was still compiling the fabfile after \(Int(Self.compileDeadline)) s and was stopped; check the machine's load and memory, and run fab again.",
                               path: location.path)
+        } catch {
+            throw FabCLIError(.compilerUnavailable,
+                              "fab cannot run the Swift compiler \(compiler.path) (\(error)); check the Swift installation, or set SWIFTC to another compiler.")
         }
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+        let messages = output.standardOutput
+        guard output.termination.succeeded else {
             unlink(temporary)
             let text = String(decoding: messages, as: UTF8.self)
             if let missing = MissingHeader.find(in: text) {

@@ -1,5 +1,5 @@
+import FabProcess
 import Foundation
-import Synchronization
 
 /// The Swift compiler that builds fabfile plugins, and its version.
 ///
@@ -22,7 +22,7 @@ public struct SwiftCompiler: Sendable, Equatable {
     /// - Throws: ``FabCLIError`` (`compilerUnavailable`) when there is none or it cannot be run.
     public static func locate(environment: [String: String], cache: FabCache) throws(FabCLIError) -> SwiftCompiler {
         let requested = environment["SWIFTC"].flatMap { $0.isEmpty ? nil : $0 }
-        guard let path = find(requested ?? "swiftc", searchPath: environment["PATH"] ?? "/usr/bin:/bin") else {
+        guard let path = ChildProcess.locate(requested ?? "swiftc", searchPath: environment["PATH"] ?? "/bin:/usr/bin") else {
             if let requested {
                 throw FabCLIError(.compilerUnavailable,
                                   "SWIFTC is \(requested), which is not an executable file; point it at the Swift compiler (swiftc), or unset it.")
@@ -42,60 +42,24 @@ public struct SwiftCompiler: Sendable, Equatable {
         return SwiftCompiler(path: path, version: version)
     }
 
-    /// Runs `swiftc --version`.
+    /// Runs `swiftc --version`, at most 30 s.
     static func queryVersion(_ path: String) throws(FabCLIError) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--version"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        let output: ProcessRunner.Output
         do {
-            try process.run()
+            output = try ProcessRunner.run(executable: path, arguments: ["--version"], standardError: .discard,
+                                           deadline: .seconds(30))
+        } catch let error as ProcessError where error.code == .timedOut {
+            throw FabCLIError(.compilerUnavailable,
+                              "\(path) --version did not answer within 30 s and was stopped; check the Swift installation and the machine's load, or set SWIFTC to another compiler.")
         } catch {
             throw FabCLIError(.compilerUnavailable,
-                              "fab cannot run the Swift compiler \(path) (\(error.localizedDescription)); check that it is executable, or set SWIFTC to another compiler.")
+                              "fab cannot run the Swift compiler \(path) (\(error)); check that it is executable, or set SWIFTC to another compiler.")
         }
-        let (data, timedOut) = collect(process, output: output, deadline: 30)
-        let version = String(decoding: data, as: UTF8.self).trimmingWhitespace()
-        guard !timedOut, process.terminationStatus == 0, !version.isEmpty else {
+        let version = output.stdout.trimmingWhitespace()
+        guard output.termination.succeeded, !version.isEmpty else {
             throw FabCLIError(.compilerUnavailable,
-                              "\(path) --version failed (exit status \(process.terminationStatus)); check the Swift installation, or set SWIFTC to another compiler.")
+                              "\(path) --version failed (\(output.termination)); check the Swift installation, or set SWIFTC to another compiler.")
         }
         return version
-    }
-
-    /// Reads what a started `process` writes to `output` until it exits, and waits for it. A process
-    /// still running `deadline` seconds after the call is sent SIGTERM, then SIGKILL 5 s later, and
-    /// `timedOut` is true: the compiler never gets to hang a run.
-    static func collect(_ process: Process, output: Pipe, deadline: Double) -> (data: Data, timedOut: Bool) {
-        let expired = Mutex(false)
-        let timer = DispatchSource.makeTimerSource(queue: .global())
-        timer.schedule(deadline: .now() + deadline, repeating: 5)
-        timer.setEventHandler {
-            guard process.isRunning else { return }
-            let first = expired.withLock { was in defer { was = true }; return !was }
-            if first { process.terminate() } else { kill(process.processIdentifier, SIGKILL) }
-        }
-        timer.resume()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        timer.cancel()
-        return (data, expired.withLock { $0 })
-    }
-
-    /// An executable named `name` (or at the path `name`), searched on `searchPath` when it has no slash.
-    static func find(_ name: String, searchPath: String) -> String? {
-        if name.contains("/") {
-            let path = FabfileLocation.absolute(name, relativeTo: FileManager.default.currentDirectoryPath)
-            return FileManager.default.isExecutableFile(atPath: path) ? path : nil
-        }
-        for directory in searchPath.split(separator: ":") where !directory.isEmpty {
-            let candidate = (String(directory) as NSString).appendingPathComponent(name)
-            if FabInstallation.isFile(candidate), FileManager.default.isExecutableFile(atPath: candidate) {
-                return candidate
-            }
-        }
-        return nil
     }
 }

@@ -1,3 +1,4 @@
+import FabProcess
 import FabSSH
 import Foundation
 
@@ -71,9 +72,16 @@ public final class Fab: Sendable {
     }
 
     /// Runs a command on this machine with `/bin/bash -c`, in the `lcd` directory, with the scope's environment.
+    ///
+    /// The command runs in a session of its own, with `stdin` (or nothing) on its standard input and no
+    /// terminal: a tool that would prompt there (sudo, ssh asking for a passphrase) fails at once with
+    /// its own message, so give it its input another way (`stdin:`, `sudo -S`, an ssh agent). It may
+    /// run for the scope's timeout (`settings(timeout:)`), else until it ends or the run is interrupted;
+    /// either stops it and everything it started.
     /// - Parameter readOnly: the command changes nothing (`git rev-parse`, `date`), so it runs under
     ///   `--dry-run` too and later steps see its real output; other commands are only printed then.
-    /// - Throws: ``CommandFailure`` on a non-zero exit unless warn-only.
+    /// - Throws: ``CommandFailure`` on a non-zero exit unless warn-only; ``FabError`` `.localFile` when
+    ///   bash or the `lcd` directory is missing; ``SSHError`` `.timeout` past the scope's timeout.
     @discardableResult
     public func local(_ command: String, warnOnly: Bool? = nil, stdin: String? = nil, readOnly: Bool = false) async throws -> CommandResult {
         let settings = Settings.current
@@ -84,22 +92,29 @@ public final class Fab: Sendable {
         if runtime.dryRun && !readOnly {
             return CommandResult(host: "localhost", command: command, executed: command, stdout: "", stderr: "", exitStatus: 0)
         }
-        let running = RunningLocal()
-        let outcome = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global().async {
-                    continuation.resume(with: Result {
-                        try LocalProcess.run(command, directory: settings.localDirectory, environment: environment,
-                                             stdin: stdin.map { Array($0.utf8) }, started: running.started) { stream, line in
-                            settings.steps.last?.saw(line)
-                            output.line("localhost", stream == .stdout ? .stdout : .stderr, line, visible: settings.visible)
-                        }
-                    })
-                }
-            }
-        } onCancel: { running.interrupt() }
+        // No scope timeout: the command runs until it ends or the run is cancelled (Ctrl-C), which stops it.
+        let deadline = settings.commandTimeout.map(Deadline.seconds) ?? .unlimited
+        let lines = LocalLines { stream, line in
+            settings.steps.last?.saw(line)
+            output.line("localhost", stream == .stdout ? .stdout : .stderr, line, visible: settings.visible)
+        }
+        let outcome: ProcessRunner.Output
+        do {
+            outcome = try await ProcessRunner.run(executable: "/bin/bash", arguments: ["-c", command],
+                                                  environment: .inherit.updating(environment),
+                                                  directory: settings.localDirectory, input: stdin.map { Array($0.utf8) },
+                                                  deadline: deadline) { stream, chunk in lines.feed(stream, chunk) }
+        } catch let error as ProcessError where error.code == .timedOut {
+            lines.finish()
+            throw SSHError(.timeout, host: "localhost", operation: "local '\(command.count > 60 ? String(command.prefix(57)) + "..." : command)'",
+                           message: "the command was still running after \(deadline), the scope's timeout, and was stopped with everything it started; raise the timeout (settings(timeout:)) or make the command faster.")
+        } catch let error as ProcessError {
+            throw FabError(.localFile, error.description)
+        }
+        lines.finish()
         let result = CommandResult(host: "localhost", command: command, executed: command, stdout: outcome.stdout,
-                                   stderr: outcome.stderr, exitStatus: outcome.status, exitSignal: outcome.signal)
+                                   stderr: outcome.stderr, exitStatus: outcome.termination.status,
+                                   exitSignal: outcome.termination.signalName)
         if result.failed {
             guard warnOnly ?? settings.warnOnly else { throw CommandFailure(result: result, operation: "local") }
             output.line("localhost", .warning, Self.warnOnlyWarning(result, operation: "local"), visible: settings.visible)
@@ -354,20 +369,27 @@ public final class Fab: Sendable {
     }
 }
 
-/// The pid of a running local command, so cancellation can interrupt it.
-final class RunningLocal: @unchecked Sendable {
-    // Set from the spawning thread, read from a cancellation handler: guarded by the lock.
+/// Splits a local command's output into lines for the output sink, as it arrives on the runner's
+/// thread; `@unchecked Sendable`: the splitters are used from that one thread, then by `finish`
+/// after the run returned, and the lock makes that hand-over safe.
+final class LocalLines: @unchecked Sendable {
     private let lock = NSLock()
-    private var pid: pid_t = 0
-    private var interrupted = false
+    private var stdout = OutputLineSplitter(), stderr = OutputLineSplitter()
+    private let emit: @Sendable (StandardStream, String) -> Void
 
-    func started(_ pid: pid_t) {
-        let kill = lock.withLock { self.pid = pid; return interrupted }
-        if kill { Glibc.kill(pid, SIGTERM) }
+    init(_ emit: @escaping @Sendable (StandardStream, String) -> Void) { self.emit = emit }
+
+    func feed(_ stream: ProcessRunner.Stream, _ chunk: ArraySlice<UInt8>) {
+        let lines = lock.withLock {
+            stream == .standardOutput ? stdout.feed(chunk) : stderr.feed(chunk)
+        }
+        for line in lines { emit(stream == .standardOutput ? .stdout : .stderr, line) }
     }
 
-    func interrupt() {
-        let pid = lock.withLock { interrupted = true; return self.pid }
-        if pid > 0 { kill(pid, SIGTERM) }
+    /// Emits the incomplete last lines.
+    func finish() {
+        let (out, err) = lock.withLock { (stdout.finish(), stderr.finish()) }
+        if let out { emit(.stdout, out) }
+        if let err { emit(.stderr, err) }
     }
 }

@@ -73,8 +73,11 @@ public enum DeploymentCommands {
     }
 
     /// pip's options: the persistent cache, the index settings, no prompts or version check.
+    ///
+    /// `--no-compile`: pip's byte-code would be thrown away, since relocation deletes every `.pyc`
+    /// and compiles the tree again with the production paths and checked hashes (``RelocateScript``).
     static func pipOptions(cacheDirectory: String, indexURL: String?, extraIndexURLs: [String]) -> String {
-        var options = ["--cache-dir", cacheDirectory, "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
+        var options = ["--cache-dir", cacheDirectory, "--disable-pip-version-check", "--no-input", "--progress-bar", "off", "--no-compile"]
         if let indexURL { options += ["--index-url", indexURL] }
         for url in extraIndexURLs { options += ["--extra-index-url", url] }
         return options.map(LocalShell.quote).joined(separator: " ")
@@ -119,14 +122,47 @@ public enum DeploymentCommands {
         "cd \(LocalShell.quote(stagingDirectory)) && mkdir -p DEBIAN && find . -path ./DEBIAN -prune -o -type f -printf '%P\\0' | LC_ALL=C sort -z | xargs -0 -r md5sum > DEBIAN/md5sums"
     }
 
-    /// Sets the modes dpkg and lintian expect: nothing group- or world-writable, directories 0755.
+    /// Sets the modes dpkg and lintian expect: nothing group- or world-writable, directories 0755, no
+    /// set-user-ID or set-group-ID bit (a build directory under a setgid parent passes it on). Modes then
+    /// depend on the owner's bits only, not on the build user's umask.
     public static func normalizeModes(stagingDirectory: String) -> String {
-        "chmod -R u+rwX,go+rX,go-w -- \(LocalShell.quote(stagingDirectory))"
+        "chmod -R u+rwX,go+rX,go-w,ug-s -- \(LocalShell.quote(stagingDirectory))"
     }
 
     /// `dpkg-deb --build` with every file owned by root (no fakeroot, no root), gzip compression.
-    public static func buildDeb(stagingDirectory: String, output: String, compression: String = "gzip", level: Int = 6) -> String {
-        "dpkg-deb --root-owner-group -Z\(LocalShell.quote(compression)) -z\(level) --build \(LocalShell.quote(stagingDirectory)) \(LocalShell.quote(output))"
+    ///
+    /// With `sourceDateEpoch` (a build of a commit: its committer time) the package is reproducible:
+    /// every entry of the staging tree (`DEBIAN/` included) first gets that modification time
+    /// (``setModificationTimes(directory:epoch:)``), and dpkg-deb runs with `SOURCE_DATE_EPOCH`, which
+    /// dpkg-deb (1.18.8 and later) uses as the ar members' time and to clamp the tar entries' times.
+    /// dpkg-deb already writes the tar members in sorted order (its tree walk sorts, since 1.17.x),
+    /// owned by root with `--root-owner-group`, and its gzip and xz streams carry no time or file
+    /// name, so the same tree gives the same bytes.
+    public static func buildDeb(stagingDirectory: String, output: String, compression: String = "gzip", level: Int = 6,
+                                sourceDateEpoch: Int? = nil) -> String {
+        let build = "dpkg-deb --root-owner-group -Z\(LocalShell.quote(compression)) -z\(level) --build \(LocalShell.quote(stagingDirectory)) \(LocalShell.quote(output))"
+        guard let sourceDateEpoch else { return build }
+        return setModificationTimes(directory: stagingDirectory, epoch: sourceDateEpoch) + " && SOURCE_DATE_EPOCH=\(sourceDateEpoch) " + build
+    }
+
+    /// Gives every file, directory and symbolic link (`touch -h`: the link, not its target) under
+    /// `directory` the modification time `epoch`.
+    ///
+    /// Every entry, not only those newer than `epoch` (a clamp): an older time is no more
+    /// deterministic than a newer one (a file copied with its time preserved from a cache the build
+    /// host filled days ago, or a wheel's member times), and a package built from one commit has
+    /// nothing to say with a file's time. The code from git already has the commit's time.
+    public static func setModificationTimes(directory: String, epoch: Int) -> String {
+        "find \(LocalShell.quote(directory)) -exec touch -h -d @\(epoch) -- {} +"
+    }
+
+    /// The environment of every build-host command that writes package content, for a build of a
+    /// commit made at `sourceDateEpoch`: `SOURCE_DATE_EPOCH` (honoured by dpkg-deb, setuptools' and
+    /// other wheel builders' archives, Sphinx, gzip-writing tools...) and `PYTHONHASHSEED=0`, so that
+    /// Python programs run by build steps iterate sets and dicts of strings in the same order every
+    /// time (a set literal's frozenset constant, for one, is marshalled in that order).
+    public static func reproducibleEnvironment(sourceDateEpoch: Int) -> [String: String] {
+        ["SOURCE_DATE_EPOCH": String(sourceDateEpoch), "PYTHONHASHSEED": "0"]
     }
 
     /// The SHA-256 of a file: prints the 64 hex digits only.
@@ -192,9 +228,17 @@ public enum DeploymentCommands {
         return "if [ -d \(from) ]; then mkdir -p \(to) && find \(from) -maxdepth 1 -type f \\( -name '*.service' -o -name '*.socket' -o -name '*.timer' \\) -exec mv -t \(to) {} + && find \(LocalShell.quote(stagingDirectory + "/etc/systemd")) -depth -type d -empty -delete; fi"
     }
 
-    /// Removes symbols from ELF files, as dh_strip does (`--strip-unneeded`, no `.comment`/`.note`).
+    /// Removes symbols from ELF files, as dh_strip does (`--strip-unneeded`, no `.comment`/`.note`),
+    /// and the GNU build ID (`.note.gnu.build-id`).
+    ///
+    /// The build ID is the linker's hash over the whole file, debug information included, and the
+    /// debug information of an extension pip compiles names pip's temporary directory, a new random
+    /// name on every build: two builds of psycopg2 from one commit get two build IDs and differ in
+    /// those 20 bytes only. Without the debug information (stripped here, and no debug package is
+    /// made) the ID identifies nothing a server can use.
     public static func strip(files: [String]) -> String {
-        "strip --strip-unneeded --remove-section=.comment --remove-section=.note -- " + files.map(LocalShell.quote).joined(separator: " ")
+        "strip --strip-unneeded --remove-section=.comment --remove-section=.note --remove-section=.note.gnu.build-id -- "
+            + files.map(LocalShell.quote).joined(separator: " ")
     }
 
     /// A machine-readable `copyright` file for a package of a site's own app.

@@ -1,5 +1,6 @@
 import FabArchive
 import FabCore
+import FabProcess
 import Foundation
 
 /// The committed tree of a project directory on one branch, read from the local git repository.
@@ -18,6 +19,26 @@ public struct DeploymentSource: Sendable {
     public let commit: String
     /// The abbreviated commit hash (7 digits).
     public var shortCommit: String { String(commit.prefix(7)) }
+    /// The commit's committer time, in seconds since the epoch: the build's `SOURCE_DATE_EPOCH`, so
+    /// two builds of one commit date every file, the changelog and the archive alike.
+    public let commitTime: Int
+
+    init(repositoryRoot: String, prefix: String, branch: String, commit: String, commitTime: Int) {
+        self.repositoryRoot = repositoryRoot
+        self.prefix = prefix
+        self.branch = branch
+        self.commit = commit
+        self.commitTime = commitTime
+    }
+
+    /// The committer time of `commit` in the repository at `top`.
+    static func committerTime(_ commit: String, in top: String) throws -> Int {
+        let text = try git(["log", "-1", "--format=%ct", commit], in: top, failure: "cannot read the time of commit \(commit)")
+        guard let time = Int(text) else {
+            throw FabError(.invalidArgument, "git gave '\(text)' as the time of commit \(commit), not a number of seconds.")
+        }
+        return time
+    }
 
     /// One entry of the tree.
     public struct Entry: Sendable, Equatable {
@@ -49,7 +70,8 @@ public struct DeploymentSource: Sendable {
                              failure: "the branch '\(ref)' does not exist in \(top); give an existing branch (git branch -a lists them)")
         var trimmed = prefix
         while trimmed.hasSuffix("/") { trimmed.removeLast() }
-        let source = DeploymentSource(repositoryRoot: top, prefix: trimmed, branch: ref, commit: commit)
+        let source = DeploymentSource(repositoryRoot: top, prefix: trimmed, branch: ref, commit: commit,
+                                      commitTime: try committerTime(commit, in: top))
         if try source.entries().isEmpty {
             throw FabError(.invalidArgument, "\(trimmed.isEmpty ? "the repository" : trimmed) has no committed files on \(ref) (\(source.shortCommit)); commit the project first.")
         }
@@ -93,7 +115,7 @@ public struct DeploymentSource: Sendable {
     @discardableResult
     public func writeTar(to path: String, excluding excludes: [String]) throws -> Int {
         let entries = try entries(excluding: excludes)
-        let time = Int(try Self.git(["log", "-1", "--format=%ct", commit], in: repositoryRoot, failure: "cannot read the commit time")) ?? 0
+        let time = commitTime
         let batch = try Self.gitData(["cat-file", "--batch"], in: repositoryRoot,
                                      input: Data(entries.map { $0.object + "\n" }.joined().utf8))
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
@@ -174,49 +196,37 @@ public struct DeploymentSource: Sendable {
         }
     }
 
-    /// Runs git with `input` on standard input (fed from another thread, so a large output cannot
-    /// deadlock against a large input) and returns its standard output.
-    static func gitData(_ arguments: [String], in directory: String, input: Data? = nil) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git", "-C", directory] + arguments
-        let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = stdin
-        do {
-            try process.run()
-        } catch {
-            throw FabError(.localFile, "cannot run git: \(error); install git.")
-        }
-        let feeder = Thread {
-            if let input { stdin.fileHandleForWriting.write(input) }
-            try? stdin.fileHandleForWriting.close()
-        }
-        feeder.start()
-        let errors = ErrorCollector()
-        let reader = Thread { errors.data = stderr.fileHandleForReading.readDataToEndOfFile() }
-        reader.start()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !errors.done { usleep(1000) }
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors.data ?? Data(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw FabError(.localFile, "git \(arguments.joined(separator: " ")) failed: \(message.isEmpty ? "exit status \(process.terminationStatus)" : message)")
-        }
-        return output
-    }
-}
+    /// How long one git command may run: reading a large tree's objects takes seconds, not minutes.
+    static let gitDeadline = Deadline.seconds(600)
+    /// The most output one git command may give (`cat-file --batch` of the whole tree).
+    static let gitOutputLimit = 4 << 30
 
-/// Standard error of a git run, read on another thread (written once, then read after `done`).
-private final class ErrorCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Data?
-    var data: Data? {
-        get { lock.withLock { value } }
-        set { lock.withLock { value = newValue } }
+    /// Runs git with `input` on standard input (written while its output is read, so a large output
+    /// cannot deadlock against a large input) and returns its standard output.
+    /// - Throws: ``FabError`` `.localFile` when git is missing, fails, runs past ``gitDeadline`` or
+    ///   writes more than ``gitOutputLimit``.
+    static func gitData(_ arguments: [String], in directory: String, input: Data? = nil) throws -> Data {
+        let display = "git " + arguments.joined(separator: " ")
+        let output: ProcessRunner.Output
+        do {
+            output = try ProcessRunner.run(executable: "git", arguments: ["-C", directory] + arguments,
+                                           input: input.map { Array($0) }, captureLimit: gitOutputLimit, deadline: gitDeadline)
+        } catch let error as ProcessError where error.code == .notFound {
+            throw FabError(.localFile, "cannot run git: it is not on PATH; install git.")
+        } catch let error as ProcessError where error.code == .timedOut {
+            throw FabError(.localFile, "\(display) in \(directory) was still running after \(gitDeadline) and was stopped; check the repository (git fsck) and the machine's load.")
+        } catch {
+            throw FabError(.localFile, "cannot run git: \(error)")
+        }
+        guard output.termination.succeeded else {
+            let message = output.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw FabError(.localFile, "\(display) failed: \(message.isEmpty ? output.termination.description : message)")
+        }
+        guard !output.truncated else {
+            throw FabError(.localFile, "\(display) wrote more than \(gitOutputLimit >> 30) GiB; package a smaller tree (exclude large files).")
+        }
+        return Data(output.standardOutput)
     }
-    var done: Bool { lock.withLock { value != nil } }
 }
 
 /// How the build host gets the committed tree of the branch being built.
@@ -242,7 +252,8 @@ extension DeploymentSource {
         let commit = try git(["rev-parse", "--verify", "-q", branch + "^{commit}"], in: top,
                              failure: "the branch '\(branch)' does not exist in \(top); give an existing branch (git branch -a lists them)")
         let trimmed = prefix.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
-        let source = DeploymentSource(repositoryRoot: top, prefix: trimmed, branch: branch, commit: commit)
+        let source = DeploymentSource(repositoryRoot: top, prefix: trimmed, branch: branch, commit: commit,
+                                      commitTime: try committerTime(commit, in: top))
         if try source.entries().isEmpty {
             throw FabError(.invalidArgument, "\(trimmed.isEmpty ? "the repository" : trimmed) has no committed files on \(branch) (\(source.shortCommit)) in \(top).")
         }

@@ -43,7 +43,9 @@ extension Deployment {
         }
         var state = makeState(prepared)
         do {
-            try await pipeline.run(&state)
+            // Every command that writes package content sees the commit's time (reproducible builds).
+            let environment = DeploymentCommands.reproducibleEnvironment(sourceDateEpoch: prepared.source.commitTime)
+            try await fab.withEnv(environment) { try await pipeline.run(&state) }
         } catch {
             // The steps that finished are in the timings; the rest of the time went to the one that failed.
             await abandonBuild(directory: prepared.buildDirectory, timings: state.timings,
@@ -80,6 +82,7 @@ extension Deployment {
         package.priority = given?.priority ?? settings.priority
         package.branch = package.branch ?? prepared.source.branch
         package.commit = package.commit ?? prepared.source.shortCommit
+        package.sourceDateEpoch = package.sourceDateEpoch ?? prepared.source.commitTime
         let staging = package.stagingDirectory
         let code = shipsCode ? settings.layout.codePath(installRoot: installRoot).map { staging + $0 } : nil
         let timings = fab.state[Self.timingsKey] ?? BuildTimings()
@@ -214,7 +217,8 @@ extension Deployment {
             try await build.run("mkdir -p \(q(doc)) && cat > \(q(doc + "/copyright"))", stdin: DeploymentCommands.copyright(package: package.name, app: app, maintainer: package.maintainer))
             try await build.run("gzip -9n > \(q(doc + "/changelog.gz"))",
                                 stdin: DeploymentCommands.changelog(package: package.name, version: package.version, branch: state.prepared.source.branch,
-                                                                    commit: state.prepared.source.shortCommit, maintainer: package.maintainer, date: Date()))
+                                                                    commit: state.prepared.source.shortCommit, maintainer: package.maintainer,
+                                                                    date: Date(timeIntervalSince1970: TimeInterval(state.prepared.source.commitTime))))
         }
         try await build.run(DeploymentCommands.normalizeModes(stagingDirectory: staging))
     }

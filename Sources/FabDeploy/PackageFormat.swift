@@ -85,10 +85,12 @@ public struct DebFormat: PackageFormat {
         }
     }
 
-    /// `dpkg-deb --build` into `directory`.
+    /// `dpkg-deb --build` into `directory`; with the spec's ``PackageSpec/sourceDateEpoch``, every
+    /// staged file and the archive's members get that time (``DeploymentCommands/buildDeb(stagingDirectory:output:compression:level:sourceDateEpoch:)``).
     public func pack(_ package: PackageSpec, into directory: String, on build: Fab) async throws -> String {
         let output = directory + "/" + fileName(for: package)
-        try await build.run(DeploymentCommands.buildDeb(stagingDirectory: package.stagingDirectory, output: output, level: compressionLevel))
+        try await build.run(DeploymentCommands.buildDeb(stagingDirectory: package.stagingDirectory, output: output, level: compressionLevel,
+                                                        sourceDateEpoch: package.sourceDateEpoch))
         return output
     }
 

@@ -57,6 +57,10 @@ public struct PackageSpec: Sendable, Equatable {
     public var maintainerScripts: [String: String] = [:]
     /// Installed paths of configuration files (every file under /etc, by default).
     public var conffiles: [String] = []
+    /// The time, in seconds since the epoch, that every staged file and the package archive get, for
+    /// byte-identical rebuilds: the commit's time (`SOURCE_DATE_EPOCH`); nil packs the files with
+    /// their own times and the archive with the time of packing.
+    public var sourceDateEpoch: Int?
 
     /// The maintainer scripts a package may have.
     public static let scriptNames = ["preinst", "postinst", "prerm", "postrm"]

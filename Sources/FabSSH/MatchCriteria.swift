@@ -1,3 +1,4 @@
+import FabProcess
 import Foundation
 
 #if canImport(Glibc)
@@ -97,38 +98,18 @@ enum MatchExec {
             SSHError.config(.matchExec, file: file, line: line,
                             message: "Match exec \"\(command.prefix(100))\" \(problem); fix the command or the Match line.")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Its own process group, so a timeout kills whatever the command started too.
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        let arguments = ["/bin/sh", "-c", command]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let status = posix_spawn(&pid, "/bin/sh", &actions, &attributes, &argv, environ)
-        guard status == 0 else { throw fail("could not start /bin/sh (\(String(cString: strerror(status))))") }
-        let deadline = Date().addingTimeInterval(timeout)
-        var exit: Int32 = 0
-        while true {
-            let waited = waitpid(pid, &exit, WNOHANG)
-            if waited == pid { break }
-            if waited < 0 && errno != EINTR { throw fail("could not be waited for (\(String(cString: strerror(errno))))") }
-            if Date() >= deadline {
-                kill(-pid, SIGKILL)
-                _ = waitpid(pid, &exit, 0)
-                throw fail("did not finish within \(Int(timeout)) s and was killed")
-            }
-            usleep(5_000)
+        let termination: Termination
+        do {
+            // Its own process group (ChildProcess's default), so a timeout kills whatever the command started too.
+            let child = try ChildProcess.spawn(executable: "/bin/sh", arguments: ["-c", command],
+                                               standardInput: .null, standardOutput: .null, standardError: .inherit)
+            termination = try child.wait(deadline: .seconds(timeout))
+        } catch let error as ProcessError where error.code == .timedOut {
+            throw fail("did not finish within \(Int(timeout)) s and was killed")
+        } catch {
+            throw fail("could not start /bin/sh (\(error))")
         }
-        // WIFEXITED / WEXITSTATUS, which Swift cannot import as macros.
-        guard exit & 0x7F == 0 else { throw fail("was killed by signal \(exit & 0x7F)") }
-        return (exit >> 8) & 0xFF == 0
+        if case .signalled(let signal) = termination { throw fail("was killed by signal \(signal) (\(termination.signalName ?? "?"))") }
+        return termination.succeeded
     }
 }

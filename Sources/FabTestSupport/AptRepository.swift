@@ -1,4 +1,5 @@
 #if os(Linux)
+import FabProcess
 import Foundation
 import Glibc
 import Synchronization
@@ -145,9 +146,9 @@ public final class AptRepository: Sendable {
             defer { close(log) }
             let process: ChildProcess
             do {
-                process = try ChildProcess(executable: executable,
-                                           arguments: ["-m", "http.server", "--bind", "127.0.0.1", String(port), "--directory", directory],
-                                           environment: nil, standardInput: nil, standardOutput: log, standardError: log)
+                process = try ChildProcess.spawn(executable: executable,
+                                                 arguments: ["-m", "http.server", "--bind", "127.0.0.1", String(port), "--directory", directory],
+                                                 standardOutput: .descriptor(log), standardError: .descriptor(log))
             } catch {
                 throw TestEnvironmentError(.repositoryFailed, "Could not start \(executable) -m http.server: \(error).")
             }

@@ -1,4 +1,5 @@
 #if os(Linux)
+import FabProcess
 import Foundation
 import Glibc
 import Synchronization
@@ -535,10 +536,10 @@ public final class CleanMachine: Sendable {
             defer { close(output) }
             let process: ChildProcess
             do {
-                process = try ChildProcess(executable: "/usr/sbin/chroot",
-                                           arguments: [root, "/usr/sbin/sshd", "-D", "-f", "/etc/ssh/sshd_config_fab", "-E", "/var/log/sshd_fab.log"],
-                                           environment: TestShell.cleanRootEnvironment,
-                                           standardInput: nil, standardOutput: output, standardError: output)
+                process = try ChildProcess.spawn(executable: "/usr/sbin/chroot",
+                                                 arguments: [root, "/usr/sbin/sshd", "-D", "-f", "/etc/ssh/sshd_config_fab", "-E", "/var/log/sshd_fab.log"],
+                                                 environment: .exactly(TestShell.cleanRootEnvironment),
+                                                 standardOutput: .descriptor(output), standardError: .descriptor(output))
             } catch {
                 throw TestEnvironmentError(.sshdNotReady, "Could not start chroot \(root) /usr/sbin/sshd: \(error).")
             }
@@ -566,7 +567,7 @@ public final class CleanMachine: Sendable {
                 continue
             }
             throw TestEnvironmentError(.sshdNotReady, "The clean machine's sshd exited before accepting connections on \(address):\(port); see its log below.",
-                                       command: command, exitStatus: process.poll(), outputTail: tail(log))
+                                       command: command, exitStatus: process.wait(timeout: .zero)?.status, outputTail: tail(log))
         }
         throw TestEnvironmentError(.sshdNotReady, "The clean machine's sshd could not bind a port on \(address).")
     }

@@ -1,3 +1,4 @@
+import FabProcess
 import Foundation
 
 /// A real OpenSSH sshd on loopback, started for a test with fresh host and user keys.
@@ -80,7 +81,7 @@ public final class SSHServer: @unchecked Sendable {
         try (config.joined(separator: "\n") + "\n").write(toFile: "\(dir)/sshd_config", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
 
-        let process = try ChildProcess("/usr/sbin/sshd", ["-D", "-f", "\(dir)/sshd_config", "-E", logPath])
+        let process = try ChildProcess.spawn(executable: "/usr/sbin/sshd", arguments: ["-D", "-f", "\(dir)/sshd_config", "-E", logPath])
         self.process = process
         try waitUntilReady()
     }
@@ -110,7 +111,7 @@ public final class SSHServer: @unchecked Sendable {
         guard let process else { return }
         // Session children have the listener as parent; kill them first so no session outlives the server.
         for child in Self.childProcesses(of: process.pid) { kill(child, SIGKILL) }
-        process.stop()
+        process.terminate(grace: .zero)
         self.process = nil
     }
 

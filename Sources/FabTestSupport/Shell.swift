@@ -1,4 +1,5 @@
 #if os(Linux)
+import FabProcess
 import Foundation
 import Glibc
 import Synchronization
@@ -82,12 +83,11 @@ public struct TestEnvironmentError: Error, CustomStringConvertible, Sendable {
 
 /// Runs local commands for tests, capturing their output: a non-zero exit is data, not an error.
 ///
-/// Output goes to unlinked temporary files rather than pipes, so a command that leaves a daemon
-/// behind holding its stdout does not hang the caller, and a large output cannot deadlock.
-/// Commands are started with `posix_spawn`, in their own process group, not with Foundation's
-/// `Process`, whose Linux implementation stalls every later `Process` while a child that closes its
-/// inherited descriptors (sshd, the OpenSSH client) runs. Calls block the calling thread until the command exits: from async
-/// code, prefer calling them off the cooperative pool for long commands.
+/// Commands go through FabProcess's ``ProcessRunner``: their own process group, no inherited
+/// descriptors, both streams read at once (a large output cannot deadlock), and a deadline that
+/// stops the whole group. The run ends when the command exits, so one that leaves a daemon behind
+/// holding its stdout does not hang the caller. Calls block the calling thread until the command
+/// exits: from async code, prefer calling them off the cooperative pool for long commands.
 public enum TestShell {
     /// What a finished command did.
     public struct Result: Sendable, CustomStringConvertible {
@@ -142,7 +142,7 @@ public enum TestShell {
     ///   - arguments: the arguments, passed as they are (no shell).
     ///   - environment: the environment; `nil` inherits this process's.
     ///   - input: bytes to feed on standard input; `nil` gives `/dev/null`.
-    ///   - timeout: how long to wait before killing it and its process group (SIGTERM, then SIGKILL after 5 s).
+    ///   - timeout: how long to wait before killing it and its process group (SIGTERM, then SIGKILL after 2 s).
     ///   - outputLimit: how many bytes of each stream to keep (the last ones).
     /// - Returns: the status and output, whatever the status.
     /// - Throws: ``TestEnvironmentError`` with `launchFailed` if it cannot be started,
@@ -155,42 +155,19 @@ public enum TestShell {
             throw TestEnvironmentError(.launchFailed, "Could not find the program \(executable) in PATH or the sbin directories; install it (apt-get install ...).",
                                        command: display)
         }
-        let stdoutFile = try AnonymousFile()
-        let stderrFile = try AnonymousFile()
-        var inputFile: AnonymousFile?
-        if let input {
-            let file = try AnonymousFile()
-            try file.write(Array(input.utf8))
-            inputFile = file
-        }
-        let child: ChildProcess
+        let output: ProcessRunner.Output
         do {
-            child = try ChildProcess(executable: path, arguments: arguments, environment: environment,
-                                     standardInput: inputFile?.descriptor, standardOutput: stdoutFile.descriptor,
-                                     standardError: stderrFile.descriptor)
+            output = try ProcessRunner.run(executable: path, arguments: arguments,
+                                           environment: environment.map(Environment.exactly) ?? .inherit,
+                                           input: input.map { Array($0.utf8) }, captureLimit: outputLimit,
+                                           deadline: .after(timeout))
+        } catch let error as ProcessError where error.code == .timedOut {
+            throw TestEnvironmentError(.timedOut, "The command ran longer than \(timeout) and was killed with its process group; look at its output below for where it hung.",
+                                       command: display, outputTail: error.outputTail)
         } catch {
             throw TestEnvironmentError(.launchFailed, "Could not start \(path): \(error).", command: display)
         }
-        var timedOut = false
-        var status = child.wait(timeout: timeout)
-        if status == nil {
-            timedOut = true
-            child.signalGroup(SIGTERM)
-            status = child.wait(timeout: .seconds(5))
-            if status == nil {
-                child.signalGroup(SIGKILL)
-                status = child.wait(timeout: nil)
-            }
-        }
-        withExtendedLifetime(inputFile) {}
-        let result = Result(command: display, status: status ?? 137,
-                            stdout: stdoutFile.readTail(limit: outputLimit),
-                            stderr: stderrFile.readTail(limit: outputLimit))
-        if timedOut {
-            throw TestEnvironmentError(.timedOut, "The command ran longer than \(timeout) and was killed; look at its output below for where it hung.",
-                                       command: display, outputTail: result.outputTail())
-        }
-        return result
+        return Result(command: display, status: output.termination.status, stdout: output.stdout, stderr: output.stderr)
     }
 
     /// Runs `command` with `/bin/sh -c` and waits for it; see ``run(_:_:environment:input:timeout:outputLimit:)``.
@@ -203,15 +180,7 @@ public enum TestShell {
 
     /// Finds a program by name the way a root shell would, including the sbin directories.
     static func resolveExecutable(_ name: String) -> String? {
-        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let directories = path.split(separator: ":").map(String.init)
-            + ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        for directory in directories where !directory.isEmpty {
-            let candidate = directory + "/" + name
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
+        ChildProcess.locate(name, searchPath: ChildProcess.searchPath + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     }
 
     /// The minimal environment of a fresh root login, for commands run inside a chroot.
@@ -227,53 +196,6 @@ public enum TestShell {
 
 /// The calling thread's `errno` (a function, because `errno` is also a property name above).
 func currentErrno() -> Int32 { errno }
-
-extension Duration {
-    /// This duration in seconds, for Dispatch and Foundation APIs.
-    var timeInterval: Double {
-        let parts = components
-        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
-    }
-}
-
-/// A temporary file with no name: created with `mkstemp`, unlinked at once, close-on-exec, closed on deinit.
-final class AnonymousFile {
-    let descriptor: Int32
-
-    init() throws {
-        var template = Array((NSTemporaryDirectory() + "/fab-test-output-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw TestEnvironmentError.systemCall("Creating a temporary file in \(NSTemporaryDirectory())") }
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        descriptor = fd
-    }
-
-    deinit { close(descriptor) }
-
-    func write(_ bytes: [UInt8]) throws {
-        let written = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
-        guard written == bytes.count else { throw TestEnvironmentError.systemCall("Writing a temporary file") }
-    }
-
-    /// The last `limit` bytes written to the file, decoded as UTF-8.
-    func readTail(limit: Int) -> String {
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { return "" }
-        let size = Int(info.st_size)
-        let start = max(0, size - limit)
-        var bytes = [UInt8](repeating: 0, count: size - start)
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeMutableBytes {
-                pread(descriptor, $0.baseAddress! + offset, $0.count - offset, off_t(start + offset))
-            }
-            if count <= 0 { break }
-            offset += count
-        }
-        return String(decoding: bytes[..<offset], as: UTF8.self)
-    }
-}
 
 /// Small Linux system helpers shared by ``CleanMachine`` and ``AptRepository``: ports, mounts,
 /// processes and file locks.
@@ -504,128 +426,5 @@ final class FileLock: Sendable {
     }
 
     deinit { unlock() }
-}
-
-/// A child process started with `posix_spawn` and reaped with `waitpid`.
-///
-/// Foundation's `Process` is not used: on Linux it learns that a child exited when a socket the child
-/// inherited closes, and then blocks its one monitoring thread in `wait4` for that child. sshd and
-/// the OpenSSH client close all inherited descriptors at startup, so with `Process` one running
-/// sshd or ssh stalls the termination of every other `Process` in the test binary.
-///
-/// The child gets its own process group (so a timeout can stop its descendants too), default signal
-/// dispositions, an empty signal mask, and no descriptors but 0, 1 and 2.
-/// `Sendable`: the pid is immutable and the reaped status is behind a `Mutex`.
-public final class ChildProcess: Sendable {
-    /// The child's process id (also its process group id).
-    public let pid: pid_t
-    private let reapedStatus = Mutex<Int32?>(nil)
-
-    /// Starts `executable` (an absolute path).
-    /// - Parameters:
-    ///   - environment: the environment; `nil` inherits this process's.
-    ///   - standardInput: a descriptor to read from, or `nil` for /dev/null.
-    ///   - standardOutput, standardError: descriptors to write to, or `nil` for /dev/null.
-    public init(executable: String, arguments: [String], environment: [String: String]?,
-         standardInput: Int32?, standardOutput: Int32?, standardError: Int32?) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for (source, target, flags) in [(standardInput, Int32(0), O_RDONLY), (standardOutput, 1, O_WRONLY), (standardError, 2, O_WRONLY)] {
-            if let source {
-                posix_spawn_file_actions_adddup2(&actions, source, target)
-            } else {
-                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", flags, 0)
-            }
-        }
-        if let addCloseFrom = Self.addCloseFrom { _ = addCloseFrom(&actions, 3) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let environmentList = environment.map { $0.map { "\($0.key)=\($0.value)" } }
-            ?? ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
-        let envp = environmentList.map { strdup($0) } + [nil]
-        defer { envp.forEach { free($0) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard result == 0 else {
-            throw TestEnvironmentError(.launchFailed, "posix_spawn of \(executable) failed.", errno: result)
-        }
-        self.pid = pid
-    }
-
-    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which Swift's Glibc module hides.
-    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
-    private static let addCloseFrom: AddCloseFrom? = {
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
-        return unsafeBitCast(symbol, to: AddCloseFrom.self)
-    }()
-
-    /// The exit status if the child has exited (128 + signal if killed), reaping it; `nil` while it runs.
-    func poll() -> Int32? {
-        reapedStatus.withLock { reaped in
-            if let reaped { return reaped }
-            var status: Int32 = 0
-            let result = waitpid(pid, &status, WNOHANG)
-            guard result == pid else {
-                if result < 0, currentErrno() == ECHILD { reaped = 255 }
-                return reaped
-            }
-            let signal = status & 0x7f
-            reaped = signal == 0 ? (status >> 8) & 0xff : 128 + signal
-            return reaped
-        }
-    }
-
-    /// Starts a background program with stdin, stdout and stderr on /dev/null.
-    /// - Throws: ``TestEnvironmentError`` when it cannot be started.
-    public convenience init(_ executable: String, _ arguments: [String]) throws {
-        try self.init(executable: executable, arguments: arguments, environment: nil,
-                      standardInput: nil, standardOutput: nil, standardError: nil)
-    }
-
-    deinit { stop() }
-
-    /// Whether the child is still running.
-    public var isRunning: Bool { poll() == nil }
-
-    /// Kills the child (SIGKILL) and reaps it; harmless when it has already exited.
-    public func stop() {
-        signal(SIGKILL)
-        _ = wait(timeout: .seconds(10))
-    }
-
-    /// Waits for the child to exit, at most `timeout` (`nil`: forever); returns its status or `nil` on timeout.
-    public func wait(timeout: Duration?) -> Int32? {
-        let deadline = timeout.map { ContinuousClock.now + $0 }
-        var pause: UInt32 = 500
-        while true {
-            if let status = poll() { return status }
-            if let deadline, ContinuousClock.now >= deadline { return nil }
-            usleep(pause)
-            pause = min(pause * 2, 20_000)
-        }
-    }
-
-    /// Sends `signal` to the child only.
-    public func signal(_ signal: Int32) {
-        if poll() == nil { kill(pid, signal) }
-    }
-
-    /// Sends `signal` to the child's whole process group.
-    public func signalGroup(_ signal: Int32) {
-        kill(-pid, signal)
-    }
 }
 #endif

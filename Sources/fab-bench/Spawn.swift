@@ -1,3 +1,4 @@
+import FabProcess
 import FabTestSupport
 import Foundation
 
@@ -5,43 +6,36 @@ import Foundation
 /// so their timings include exactly what a user pays: exec, dynamic linking, config, crypto.
 ///
 /// stdin and stdout are /dev/null; stderr is appended to a log file, whose tail is shown when a
-/// process fails. Foundation's `Process` is not used: it stalls while a child that daemonises
-/// (the ControlPersist master) keeps descriptors open.
+/// process fails.
 struct ClientProcess {
-    let pid: pid_t
-    let display: String
+    let child: ChildProcess
+
+    /// How long one client may take; a hung one is stopped and fails the benchmark.
+    static let deadline = Deadline.seconds(300)
 
     /// Starts `executable` with `arguments`, stderr appended to `log`.
-    /// - Throws: ``BenchFailure`` when posix_spawn fails.
+    /// - Throws: ``BenchFailure`` when it cannot be started.
     static func start(_ executable: String, _ arguments: [String], log: String) throws -> ClientProcess {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_APPEND | O_CREAT, 0o600)
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        let display = ([executable] + arguments).joined(separator: " ")
-        guard rc == 0 else { throw BenchFailure("could not start \(display): \(String(cString: strerror(rc))).") }
-        return ClientProcess(pid: pid, display: display)
+        do {
+            return ClientProcess(child: try ChildProcess.spawn(executable: executable, arguments: arguments,
+                                                               standardError: .file(log, append: true)))
+        } catch {
+            throw BenchFailure("\(error)")
+        }
     }
 
-    /// Waits for the process and throws when it did not exit with status 0.
+    /// Waits for the process and throws when it did not exit with status 0 within ``deadline``.
     func wait(log: String) throws {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw BenchFailure("waiting for \(display) failed: \(String(cString: strerror(errno))).") }
+        let termination: Termination
+        do {
+            termination = try child.wait(deadline: Self.deadline)
+        } catch {
+            throw BenchFailure("\(error)")
         }
-        // WIFEXITED / WEXITSTATUS are macros Swift cannot import.
-        let exited = status & 0x7f == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
+        guard termination.succeeded else {
             let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
                 .split(separator: "\n").suffix(5).joined(separator: "\n")
-            throw BenchFailure("\(display) failed (\(exited ? "exit status \(code)" : "signal \(status & 0x7f)")); its stderr ends:\n\(tail)")
+            throw BenchFailure("\(child.command) failed (\(termination)); its stderr ends:\n\(tail)")
         }
     }
 

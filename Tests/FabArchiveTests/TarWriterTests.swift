@@ -1,4 +1,5 @@
 import FabArchive
+import FabProcess
 import Foundation
 import Testing
 
@@ -166,28 +167,21 @@ struct TarWriterTests {
 
             let out = directory.appendingPathComponent("out")
             try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-            let tar = Process()
-            tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            tar.arguments = ["tar", "-xf", "-", "-C", out.path]
-            let stdin = Pipe()
-            tar.standardInput = stdin
-            tar.standardOutput = FileHandle.nullDevice
-            tar.standardError = FileHandle.nullDevice
-            try tar.run()
+            let tar = try ChildProcess.spawn(executable: "tar", arguments: ["-xf", "-", "-C", out.path], standardInput: .pipe)
+            let stdin = FileHandle(fileDescriptor: try #require(tar.standardInput), closeOnDealloc: false)
 
             var largestChunk = 0
             var total = 0
             let writer = try TarWriter { buffer in
                 largestChunk = max(largestChunk, buffer.count)
                 total += buffer.count
-                try stdin.fileHandleForWriting.write(contentsOf: Data(buffer))
+                try stdin.write(contentsOf: Data(buffer))
             }
             try writer.addFile(path: "payload/big.bin", fromLocalFile: source.path)
             try writer.finish()
-            try stdin.fileHandleForWriting.close()
-            tar.waitUntilExit()
+            tar.closePipe(stdin.fileDescriptor)
 
-            #expect(tar.terminationStatus == 0)
+            #expect(try tar.wait(deadline: .seconds(120)).succeeded)
             #expect(total > 50 << 20)
             #expect(largestChunk <= 1 << 20, "the sink was handed \(largestChunk) bytes at once")
             let extracted = out.appendingPathComponent("payload/big.bin").path

@@ -1,3 +1,4 @@
+import FabProcess
 import Foundation
 import Testing
 
@@ -8,34 +9,13 @@ struct CommandOutput {
     var stderr: String
 }
 
-/// Runs a program with arguments (no shell) and waits; stdout and stderr are captured.
+/// Runs a program (a path, or a name on PATH) with arguments (no shell) and waits, at most 5 minutes;
+/// stdout and stderr are captured.
 @discardableResult
 func runCommand(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> CommandOutput {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-    process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-    if let directory { process.currentDirectoryURL = directory }
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // Read both pipes before waiting so a chatty command cannot block on a full pipe.
-    let errBox = ResultBox<Data>()
-    let group = DispatchGroup()
-    let errHandle = err.fileHandleForReading
-    group.enter()
-    DispatchQueue.global().async {
-        errBox.set(errHandle.readDataToEndOfFile())
-        group.leave()
-    }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    group.wait()
-    let errData = errBox.get() ?? Data()
-    return CommandOutput(status: process.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    let output = try ProcessRunner.run(executable: executable, arguments: arguments, directory: directory?.path,
+                                       captureLimit: 256 << 20, deadline: .seconds(300))
+    return CommandOutput(status: output.termination.status, stdout: output.stdout, stderr: output.stderr)
 }
 
 /// Runs a command and requires exit status 0, returning its stdout.
@@ -46,14 +26,6 @@ func runChecked(_ executable: String, _ arguments: [String], in directory: URL? 
     try #require(result.status == 0, "\(executable) \(arguments.joined(separator: " ")) failed: \(result.stderr)",
                  sourceLocation: sourceLocation)
     return result.stdout
-}
-
-/// One value handed from one thread to another; the lock makes the hand-over safe.
-final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T?
-    func set(_ newValue: T) { lock.withLock { value = newValue } }
-    func get() -> T? { lock.withLock { value } }
 }
 
 /// A fresh directory under the system's temporary directory, removed when the body returns.

@@ -1,3 +1,4 @@
+import FabProcess
 import Foundation
 import Testing
 
@@ -294,15 +295,11 @@ struct FabBinaryTests {
         let prefix = fab.directory.deletingLastPathComponent().appendingPathComponent("prefix")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/install.sh")
-        let install = Process()
-        install.executableURL = URL(fileURLWithPath: "/bin/sh")
-        install.arguments = [script.path, prefix.path]
-        install.environment = ProcessInfo.processInfo.environment.merging(
-            ["FAB_BIN_PATH": URL(fileURLWithPath: binary).deletingLastPathComponent().path]) { $1 }
-        install.standardOutput = FileHandle.nullDevice
-        try install.run()
-        install.waitUntilExit()
-        try #require(install.terminationStatus == 0)
+        let install = try ProcessRunner.run(
+            executable: "/bin/sh", arguments: [script.path, prefix.path],
+            environment: .inherit.updating(["FAB_BIN_PATH": URL(fileURLWithPath: binary).deletingLastPathComponent().path]),
+            deadline: .seconds(120))
+        try #require(install.termination.succeeded, "\(install.stderr)")
         let lib = prefix.appendingPathComponent("lib/fab")
         #expect(FileManager.default.fileExists(atPath: lib.appendingPathComponent("Modules/FabCore.swiftmodule").path))
         #expect(FileManager.default.fileExists(atPath: lib.appendingPathComponent("include/CLibSSH2/module.modulemap").path))

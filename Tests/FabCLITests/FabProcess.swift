@@ -1,3 +1,4 @@
+import FabProcess
 import Foundation
 import Testing
 @testable import FabCLI
@@ -82,7 +83,11 @@ struct FabProcess {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }?.path
     }()
 
+    /// How long one fab run may take (a cold fabfile compile takes up to a minute on a loaded machine).
+    static let deadline = Deadline.seconds(600)
+
     /// Runs fab (or another fab executable) with arguments in the project folder (or `subdirectory` of it).
+    /// - Throws: ``ProcessError`` when it cannot start or runs past ``deadline``.
     func run(_ arguments: [String], in subdirectory: String? = nil, executable: String? = nil,
              environment extra: [String: String] = [:]) throws -> Output {
         let binary = try #require(executable ?? Self.binary,
@@ -93,32 +98,12 @@ struct FabProcess {
         for name in ["FAB_CACHE_DIR", "FAB_DEBUG", "FAB_LIB_DIR"] { environment[name] = nil }
         environment.merge(extra) { $1 }
 
-        let id = UUID().uuidString
-        let stdoutURL = root.appendingPathComponent("stdout-\(id)")
-        let stderrURL = root.appendingPathComponent("stderr-\(id)")
-        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        let stdoutHandle = try FileHandle(forWritingTo: stdoutURL)
-        let stderrHandle = try FileHandle(forWritingTo: stderrURL)
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = environment
-        process.currentDirectoryURL = subdirectory.map { directory.appendingPathComponent($0) } ?? directory
-        process.standardOutput = stdoutHandle
-        process.standardError = stderrHandle
-        process.standardInput = FileHandle.nullDevice
         let started = Date()
-        try process.run()
-        process.waitUntilExit()
-        let seconds = Date().timeIntervalSince(started)
-        try stdoutHandle.close()
-        try stderrHandle.close()
-        return Output(status: process.terminationStatus,
-                      stdout: try String(contentsOf: stdoutURL, encoding: .utf8),
-                      stderr: try String(contentsOf: stderrURL, encoding: .utf8),
-                      seconds: seconds)
+        let output = try ProcessRunner.run(executable: binary, arguments: arguments, environment: .exactly(environment),
+                                           directory: (subdirectory.map { directory.appendingPathComponent($0) } ?? directory).path,
+                                           captureLimit: 64 << 20, deadline: Self.deadline)
+        return Output(status: output.termination.status, stdout: output.stdout, stderr: output.stderr,
+                      seconds: Date().timeIntervalSince(started))
     }
 
     /// The lines the fixture's tasks logged.

@@ -1,3 +1,4 @@
+import FabProcess
 import FabTestSupport
 import Foundation
 import Testing
@@ -71,10 +72,9 @@ struct FabRemoteTests {
         #expect(try fab.run(["-l"]).status == 0)
         let log = fab.directory.appendingPathComponent("interrupt.log").path
         let binary = try #require(FabProcess.binary)
-        let process = try ChildProcess(executable: "/bin/sh", arguments: ["-c",
+        let process = try ChildProcess.spawn(executable: "/bin/sh", arguments: ["-c",
             "cd \(TestShell.quote(fab.directory.path)) && exec \(TestShell.quote(binary)) -F \(TestShell.quote(config)) -H h1 slow >\(TestShell.quote(log)) 2>&1"],
-            environment: ProcessInfo.processInfo.environment.merging(["XDG_CACHE_HOME": fab.cacheHome.path]) { $1 },
-            standardInput: nil, standardOutput: nil, standardError: nil)
+            environment: .inherit.updating(["XDG_CACHE_HOME": fab.cacheHome.path]))
         var started = false
         for _ in 0..<100 where !started {
             usleep(100_000)
@@ -84,7 +84,7 @@ struct FabRemoteTests {
         let interruptedAt = Date()
         process.signal(SIGINT)
         let status = process.wait(timeout: .seconds(10))
-        #expect(status == 130)
+        #expect(status?.status == 130)
         #expect(Date().timeIntervalSince(interruptedAt) < 3)
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(text.contains("interrupted"))

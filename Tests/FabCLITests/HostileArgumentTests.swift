@@ -1,3 +1,4 @@
+import FabProcess
 import FabTestSupport
 import Foundation
 import Testing
@@ -70,10 +71,9 @@ struct KilledUploadTests {
         #expect(try fab.run(["-l"]).status == 0)
         let binary = try #require(FabProcess.binary)
         let log = fab.directory.appendingPathComponent("killed.log").path
-        let process = try ChildProcess(executable: "/bin/sh", arguments: ["-c",
+        let process = try ChildProcess.spawn(executable: "/bin/sh", arguments: ["-c",
             "cd \(TestShell.quote(fab.directory.path)) && exec \(TestShell.quote(binary)) -F \(TestShell.quote(config)) -H h1 upload:\(TestShell.quote(big + "," + target)) >\(TestShell.quote(log)) 2>&1"],
-            environment: ProcessInfo.processInfo.environment.merging(["XDG_CACHE_HOME": fab.cacheHome.path]) { $1 },
-            standardInput: nil, standardOutput: nil, standardError: nil)
+            environment: .inherit.updating(["XDG_CACHE_HOME": fab.cacheHome.path]))
         func temporaries() throws -> [String] {
             try FileManager.default.contentsOfDirectory(atPath: remote.path).filter { $0.hasPrefix(".app.bin.fab-") }
         }

@@ -109,6 +109,33 @@ struct OperationsTests {
         await #expect(throws: CommandFailure.self) { try await fab.local("exit 2") }
     }
 
+    @Test("local stops at the scope's timeout with everything it started; a missing lcd is named")
+    func localTimeout() async throws {
+        let directory = try TemporaryDirectory.make(prefix: "fab-lcd")
+        let pidFile = directory.path + "/pid"
+        let started = ContinuousClock.now
+        await #expect {
+            try await fab.settings({ $0.commandTimeout = 1 }) {
+                try await fab.local("sleep 60 & echo $! >\(fab.quote(pidFile)); wait")
+            }
+        } throws: { error in
+            (error as? SSHError)?.code == .timeout && "\(error)".contains("local 'sleep 60")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        let pid = try #require(pid_t(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        // Gone, or a zombie waiting for init: not running either way.
+        var state = "gone"
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") {
+            state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces)
+        }
+        #expect(state == "gone" || state.hasPrefix("Z"), "the background sleep \(pid) outlived the timeout: \(state)")
+        await #expect {
+            try await fab.lcd(directory.path + "/missing") { try await fab.local("true") }
+        } throws: { error in
+            (error as? FabError)?.code == .localFile && "\(error)".contains(directory.path + "/missing")
+        }
+    }
+
     @Test("put and get: modes, directories, templates, %(host)s local paths")
     func transfers() async throws {
         let base = try await scratch()

@@ -1,4 +1,5 @@
 import FabCore
+import FabProcess
 import FabSSH
 import FabTestSupport
 import Foundation
@@ -167,8 +168,8 @@ final class ScopeAndLitterTests {
 
     /// A pid that is certainly not running: a child that has exited and been reaped.
     static func deadPid() throws -> Int32 {
-        let child = try ChildProcess("/bin/true", [])
-        _ = child.wait(timeout: .seconds(10))
+        let child = try ChildProcess.spawn(executable: "/bin/true")
+        try child.wait(deadline: .seconds(10))
         return child.pid
     }
 

@@ -77,8 +77,10 @@ struct DeploymentCommandsTests {
             == #"reprepro -b /srv/apt includedeb fab '/tmp/a b'\''; rm -rf /'"#)
         let pip = DeploymentCommands.pipInstall(venv: "/v", arguments: ["-r", "/a/requirements.txt"], cacheDirectory: "/home/d/.cache/fab-pip",
                                                 extraIndexURLs: ["https://pypi.example/simple?x=1&y=2"])
-        #expect(pip == "/v/bin/python -m pip install -q --cache-dir /home/d/.cache/fab-pip --disable-pip-version-check --no-input --progress-bar off --extra-index-url 'https://pypi.example/simple?x=1&y=2' -r /a/requirements.txt")
+        #expect(pip == "/v/bin/python -m pip install -q --cache-dir /home/d/.cache/fab-pip --disable-pip-version-check --no-input --progress-bar off --no-compile --extra-index-url 'https://pypi.example/simple?x=1&y=2' -r /a/requirements.txt")
         #expect(DeploymentCommands.buildDeb(stagingDirectory: "/b/pkg", output: "/b/x.deb") == "dpkg-deb --root-owner-group -Zgzip -z6 --build /b/pkg /b/x.deb")
+        #expect(DeploymentCommands.buildDeb(stagingDirectory: "/b/p kg", output: "/b/x.deb", level: 1, sourceDateEpoch: 1577934245)
+            == "find '/b/p kg' -exec touch -h -d @1577934245 -- {} + && SOURCE_DATE_EPOCH=1577934245 dpkg-deb --root-owner-group -Zgzip -z1 --build '/b/p kg' /b/x.deb")
     }
 
     @Test("md5sums, ELF listing and dpkg-shlibdeps commands work on a real tree")

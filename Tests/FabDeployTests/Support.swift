@@ -1,3 +1,4 @@
+import FabProcess
 import Foundation
 import Testing
 
@@ -13,41 +14,21 @@ struct TestSetupError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// Runs a program to completion. Output goes through files, so a chatty program cannot fill a pipe and hang.
+/// Runs a program (a path, or a name on PATH) to completion, at most 15 minutes (dpkg-deb with xz,
+/// lintian and pip are the slow ones).
 @discardableResult
 func runProcess(_ argv: [String], stdin: String? = nil, directory: String? = nil,
                 environment: [String: String]? = nil) throws -> ProcessOutput {
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fabdeploy-proc-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: scratch) }
-    let outURL = scratch.appendingPathComponent("out"), errURL = scratch.appendingPathComponent("err")
-    let inURL = scratch.appendingPathComponent("in")
-    try Data().write(to: outURL)
-    try Data().write(to: errURL)
-    try Data((stdin ?? "").utf8).write(to: inURL)
-
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : "/usr/bin/env")
-    process.arguments = argv[0].hasPrefix("/") ? Array(argv.dropFirst()) : argv
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    if let environment { process.environment = environment }
-    let outHandle = try FileHandle(forWritingTo: outURL), errHandle = try FileHandle(forWritingTo: errURL)
-    let inHandle = try FileHandle(forReadingFrom: inURL)
-    process.standardOutput = outHandle
-    process.standardError = errHandle
-    process.standardInput = inHandle
+    guard let executable = argv.first else { throw TestSetupError(description: "runProcess needs a program to run") }
+    let output: ProcessRunner.Output
     do {
-        try process.run()
+        output = try ProcessRunner.run(executable: executable, arguments: Array(argv.dropFirst()),
+                                       environment: environment.map(Environment.exactly) ?? .inherit, directory: directory,
+                                       input: Array((stdin ?? "").utf8), captureLimit: 64 << 20, deadline: .seconds(900))
     } catch {
-        throw TestSetupError(description: "cannot start \(argv.joined(separator: " ")): \(error)")
+        throw TestSetupError(description: "\(error)")
     }
-    process.waitUntilExit()
-    try outHandle.close()
-    try errHandle.close()
-    try inHandle.close()
-    return ProcessOutput(status: process.terminationStatus,
-                         stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                         stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+    return ProcessOutput(status: output.termination.status, stdout: output.stdout, stderr: output.stderr)
 }
 
 /// Runs a program and fails the test (with its output) when it exits non-zero.

@@ -1,3 +1,4 @@
+import FabProcess
 import FabSSH
 import FabTestSupport
 import Foundation
@@ -10,7 +11,7 @@ func sh(_ script: String) throws -> String {
 
 /// Starts a local program in the background; it is killed when the returned value is released.
 func background(_ executable: String, _ arguments: [String]) throws -> ChildProcess {
-    try ChildProcess(executable, arguments)
+    try ChildProcess.spawn(executable: executable, arguments: arguments)
 }
 
 /// The password of the `fabpass` test user (a space and a quote, to catch quoting mistakes).

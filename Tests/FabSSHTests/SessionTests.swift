@@ -39,7 +39,7 @@ struct SessionTests {
         let server = try SSHServer()
         let socket = server.directory.path + "/agent.sock"
         let agent = try background("/usr/bin/ssh-agent", ["-D", "-a", socket])
-        defer { agent.stop() }
+        defer { agent.terminate() }
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { usleep(10_000) }
         try sh("SSH_AUTH_SOCK=\(socket) ssh-add -q \(server.privateKeyPath)")
         setenv("SSH_AUTH_SOCK", socket, 1)
@@ -130,7 +130,7 @@ struct SessionTests {
         #expect(refused?.code == .connect)
         // A listener that never speaks SSH: the handshake must time out, not hang.
         let listener = try background("/usr/bin/python3", ["-c", "import socket,time;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',\(port)));s.listen();c=s.accept();time.sleep(30)"])
-        defer { listener.stop() }
+        defer { listener.terminate() }
         usleep(300_000)
         target.connectTimeout = 1
         let started = Date()
