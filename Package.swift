@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "fab", targets: ["fab"]),
+        .executable(name: "fab-scan", targets: ["fab-scan"]),
         .executable(name: "fab-bench", targets: ["fab-bench"]),
         .library(name: "FabSSH", targets: ["FabSSH"]),
         .library(name: "FabCore", targets: ["FabCore"]),
@@ -19,7 +20,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/stencilproject/Stencil", from: "0.15.1"),
-        // The fabfile scanner parses with the compiler's parser and evaluates #if with its rules.
+        // The fabfile scanner (fab-scan) parses with the compiler's parser and evaluates #if with its rules.
         .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
     ],
     targets: [
@@ -43,16 +44,22 @@ let package = Package(
         .target(name: "FabDeploy", dependencies: [
             "FabCore", "FabArchive", "FabProcess", .product(name: "Stencil", package: "Stencil"),
         ], swiftSettings: swiftSettings),
+        // What a fabfile declares (tasks, parameters, doc comments), as fab-scan reports it to fab in JSON.
+        .target(name: "FabfileModel", swiftSettings: swiftSettings),
         // The command line: arguments, fabfile discovery, plugin compilation and loading, output.
         .target(name: "FabCLI", dependencies: [
-            "FabCore", "FabDeploy", "FabArchive", "FabProcess",
+            "FabCore", "FabDeploy", "FabArchive", "FabProcess", "FabfileModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "SwiftParser", package: "swift-syntax"),
-            .product(name: "SwiftIfConfig", package: "swift-syntax"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "fab", dependencies: ["FabCLI"], swiftSettings: swiftSettings,
                           // Fabfile plugins resolve fab's API symbols from this executable when loaded.
                           linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic", "-Xlinker", "--no-gc-sections"])]),
+        // The fabfile scanner, run by fab only to compile a fabfile: swift-syntax stays out of fab itself.
+        .executableTarget(name: "fab-scan", dependencies: [
+            "FabfileModel",
+            .product(name: "SwiftParser", package: "swift-syntax"),
+            .product(name: "SwiftIfConfig", package: "swift-syntax"),
+        ], swiftSettings: swiftSettings),
         .executableTarget(name: "fab-bench", dependencies: ["FabCore", "FabTestSupport", "FabProcess"], swiftSettings: swiftSettings),
         // Starts clean build/repository machines on loopback for the demo and for trying fabfiles by hand.
         .executableTarget(name: "fab-testbed", dependencies: ["FabTestSupport"], swiftSettings: swiftSettings),
@@ -66,7 +73,7 @@ let package = Package(
         .testTarget(name: "FabCoreTests", dependencies: ["FabCore", "FabTestSupport", "FabProcess"], swiftSettings: swiftSettings),
         .testTarget(name: "FabDeployTests", dependencies: ["FabDeploy", "FabTestSupport", "FabProcess"], swiftSettings: swiftSettings),
         .testTarget(name: "FabCLITests", dependencies: [
-            "FabCLI", "FabTestSupport", "FabProcess", .product(name: "SwiftIfConfig", package: "swift-syntax"),
+            "FabCLI", "FabfileModel", "FabTestSupport", "FabProcess",
         ], exclude: ["Fixtures"], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: ["FabTestSupport"], swiftSettings: swiftSettings),
     ]

@@ -1,3 +1,5 @@
+import FabfileModel
+
 /// Rewrites the compiler's diagnostics (`-diagnostic-style=llvm`) so a user sees only their own files.
 ///
 /// Generated registration code carries `#sourceLocation`, so its errors already name the fabfile's line,

@@ -12,6 +12,9 @@ import Glibc
 /// - a SwiftPM build folder (`swift run fab`, `.build/release/fab`): `<bin>/Modules` next to the
 ///   executable, and the module maps in the package's `Sources/` folder;
 /// - `FAB_LIB_DIR=DIR`, a folder laid out like `PREFIX/lib/fab`, overrides both.
+///
+/// The fabfile scanner, `fab-scan`, sits next to the `Modules` folder: `PREFIX/lib/fab/fab-scan`, or
+/// `<bin>/fab-scan` in a build folder (``scannerPath()``). It is looked for only when a fabfile is compiled.
 public struct FabInstallation: Sendable, Equatable {
     /// The running executable.
     public var executablePath: String
@@ -65,6 +68,16 @@ public struct FabInstallation: Sendable, Equatable {
         }
         return FabInstallation(executablePath: executable, modulesDirectory: modules, moduleMapPaths: moduleMaps,
                                identity: identity(executable: executable, modules: modules, moduleMaps: moduleMaps))
+    }
+
+    /// The fabfile scanner helper: `fab-scan` in the folder that holds ``modulesDirectory`` (`PREFIX/lib/fab`,
+    /// `FAB_LIB_DIR`, or the build folder), else next to the executable.
+    /// - Throws: ``FabCLIError`` (`installationIncomplete`) when neither has it.
+    public func scannerPath() throws(FabCLIError) -> String {
+        try FabfileScanner.locateHelper(candidates: [
+            (modulesDirectory as NSString).deletingLastPathComponent,
+            (executablePath as NSString).deletingLastPathComponent,
+        ])
     }
 
     /// The package's `Sources` folder, known when fab runs from its build folder.

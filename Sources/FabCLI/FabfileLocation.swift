@@ -1,3 +1,4 @@
+import FabfileModel
 import Foundation
 
 /// Where a fabfile is: a single `fabfile.swift`, or a `Fabfiles/` folder whose `.swift` files

@@ -1,3 +1,5 @@
+import FabfileModel
+
 /// Reads host lists as written after `-H` and `--gateway`.
 enum HostList {
     /// `["a,b", "c"]` → `["a", "b", "c"]`, trimmed, in order, each once.

@@ -1,3 +1,5 @@
+import FabfileModel
+
 /// A kind of output that `--hide` and `--show` turn off and on, named as in Fabric.
 public enum OutputLevel: String, Sendable, CaseIterable, Comparable {
     /// Status messages: connections opened and closed, "Done."

@@ -1,4 +1,5 @@
 import FabProcess
+import FabfileModel
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ import Glibc
 /// cached plugin therefore loads without the Swift toolchain or the C libraries' -dev headers; the compiler
 /// is looked up only when a compile is needed. Building:
 ///
-/// 1. scan the sources for tasks (``FabfileScanner``) and generate the registration file
+/// 1. scan the sources for tasks (``FabfileScanner``, which runs the `fab-scan` helper) and generate the registration file
 ///    (``RegistrationGenerator``);
 /// 2. `swiftc -emit-library -parse-as-library -module-name Fabfile -swift-version 6` the fabfile's files and
 ///    the registration file, with `-I` fab's modules and the C libraries' module maps, but without linking
@@ -130,7 +131,8 @@ public struct PluginBuilder: Sendable {
     private func compile(location: FabfileLocation, sources: [FabfileSource], to path: String,
                          with compiler: SwiftCompiler, diagnostics: Diagnostics) throws(FabCLIError) {
         let scan = try FabfileScanner.scan(
-            sources, configuration: FabfileBuildConfiguration(installation: installation, compiler: compiler))
+            sources, configuration: FabfileBuildConfiguration(installation: installation, compiler: compiler),
+            helper: installation.scannerPath())
         try cache.ensure(cache.pluginsDirectory)
         try cache.ensure(cache.buildsDirectory)
         let buildDirectory = FabCache.temporaryName(

@@ -1,4 +1,5 @@
 import FabCore
+import FabfileModel
 
 /// Writes the Swift file that registers a fabfile's tasks: the only glue between a fabfile and `fab`.
 ///

@@ -1,4 +1,5 @@
 import FabProcess
+import FabfileModel
 import Foundation
 
 /// The Swift compiler that builds fabfile plugins, and its version.

@@ -1,4 +1,5 @@
 import FabCore
+import FabfileModel
 
 /// Parses the task part of a command line: task names with their arguments, in either syntax.
 ///

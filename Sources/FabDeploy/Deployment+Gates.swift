@@ -26,13 +26,6 @@ extension Deployment {
 
     /// What the build knows when its .deb is made, for the gates and the manifest.
     struct BuiltPackage {
-        /// The package's name (the app's, or another member of its family).
-        var package: String
-        /// Put before the names of the gates' step timings (`venv/` for the virtualenv package).
-        var timingPrefix = ""
-        /// Whether everything else in the build directory may go while lintian works: not when more
-        /// packages of a family are still to be built there.
-        var lastInBuildDirectory = true
         var remotePath: String
         var remoteSHA256: String
         var fileName: String
@@ -41,6 +34,15 @@ extension Deployment {
         var branch: String
         var commit: String
         var auditedFiles: Int
+        /// The package's name; nil for the app's (``packageName``).
+        var package: String? = nil
+        /// The gates it passed on the build host; nil for the relocation audit of ``auditedFiles`` files.
+        var buildGates: [ArtifactManifest.Gate]? = nil
+        /// Put before the names of the gates' step timings (`venv/` for the virtualenv package).
+        var timingPrefix = ""
+        /// Whether everything else in the build directory may go while lintian works: not when more
+        /// packages of a family are still to be built there.
+        var lastInBuildDirectory = true
     }
 
     /// Fetches the .deb into ``artifactDirectory`` while lintian checks it on the build host, and
@@ -51,8 +53,8 @@ extension Deployment {
     func fetchThroughGates(_ built: BuiltPackage, timings: inout BuildTimings, mark: inout ContinuousClock.Instant) async throws -> String {
         let build = fab.on(settings.buildHost)
         let remoteDirectory = (built.remotePath as NSString).deletingLastPathComponent
-        let gates = [ArtifactManifest.Gate(name: "relocation audit", passed: true, tool: "fab",
-                                           detail: "no packaged file names the build directory (\(built.auditedFiles) files scanned)")]
+        let gates = built.buildGates ?? [ArtifactManifest.Gate(name: "relocation audit", passed: true, tool: "fab",
+                                                               detail: "no packaged file names the build directory (\(built.auditedFiles) files scanned)")]
         if settings.lint.enabled {
             try await build.hide(.running) { try await build.run(LintCommands.start(deb: built.remotePath, directory: remoteDirectory)) }
         }
@@ -84,7 +86,8 @@ extension Deployment {
         }
         gates.append(.init(name: "transfer sha256", passed: true, tool: "sha256sum", detail: "the fetched file has the build host's SHA-256"))
         let package = try DebPackage(path: temporary)
-        guard package.control.package == built.package, package.control.version == built.version,
+        let packageName = built.package ?? self.packageName
+        guard package.control.package == packageName, package.control.version == built.version,
               package.control.architecture == built.architecture else {
             throw FabError(.aborted, "the fetched \(built.fileName) reads back as \(package.control.package ?? "?") \(package.control.version ?? "?") \(package.control.architecture ?? "?"), not what was built; nothing was kept, run the build again.")
         }
@@ -119,7 +122,7 @@ extension Deployment {
             gates.append(.init(name: "lintian", passed: true, tool: nil, detail: "skipped: lint.enabled is false in the fabfile"))
         }
 
-        let manifest = ArtifactManifest(package: built.package, version: built.version, architecture: built.architecture,
+        let manifest = ArtifactManifest(package: packageName, version: built.version, architecture: built.architecture,
                                         fileName: built.fileName, sha256: localHash, size: package.fileSize,
                                         verdict: gates.allSatisfy(\.passed) ? .passed : .rejected, gates: gates,
                                         branch: built.branch, commit: built.commit, buildHost: settings.buildHost,

@@ -267,9 +267,10 @@ extension Deployment {
             return
         }
         state.artifact = try await fetchThroughGates(
-            BuiltPackage(package: package.name, timingPrefix: state.timingPrefix, lastInBuildDirectory: state.lastInBuildDirectory, remotePath: remote, remoteSHA256: state.remoteSHA256, fileName: fileName, version: package.version,
+            BuiltPackage(remotePath: remote, remoteSHA256: state.remoteSHA256, fileName: fileName, version: package.version,
                          architecture: package.architecture, branch: state.prepared.source.branch, commit: state.prepared.source.shortCommit,
-                         auditedFiles: state.auditedFiles),
+                         auditedFiles: state.auditedFiles, package: package.name, timingPrefix: state.timingPrefix,
+                         lastInBuildDirectory: state.lastInBuildDirectory),
             timings: &state.timings, mark: &state.mark)
     }
 

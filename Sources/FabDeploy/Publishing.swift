@@ -27,6 +27,8 @@ extension Deployment {
     ///
     /// Only a build that passed every gate is published: its ``ArtifactManifest`` must exist beside it,
     /// say passed, and record the file's SHA-256.
+    /// - Parameter deb: the .deb to push: by default the app's newest; a given one may also be
+    ///   another package this kit built, such as ``buildConfigPackage(_:branch:version:)``'s.
     /// - Throws: ``FabError`` when the package is not this app's, its manifest is missing, rejected or
     ///   does not match the file, the repository already has that version or a higher one (nothing is
     ///   changed then), or the repository does not list it after including it.
@@ -36,7 +38,14 @@ extension Deployment {
             try await publish(path: plan.path, package: packageName, version: plan.version, architecture: plan.architecture, hash: "")
             return
         }
-        try await publish(deb: try deb.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) } ?? latestArtifact(), package: packageName)
+        guard let deb else {
+            try await publish(deb: try latestArtifact(), package: packageName)
+            return
+        }
+        // A given .deb may be another package this kit built (a config or manifest package, a member
+        // of the family): its manifest says it passed the gates.
+        let path = Self.absolute(deb, base: FileManager.default.currentDirectoryPath)
+        try await publish(deb: path, package: try DebPackage(path: path).control.package ?? packageName)
     }
 
     /// Publishes the .deb at `path`, a build of `package` (this app's or another member of its

@@ -55,6 +55,11 @@ public struct TemplateVariables: Sendable {
         variables.append(Variable(name: name, definition: .secret(value)))
     }
 
+    /// Defines `name` as a secret literal given as a string (a fabfile need not import FabSSH for ``Secret``).
+    public mutating func secret(_ name: String, _ value: String) {
+        secret(name, Secret(value))
+    }
+
     /// Words that cannot name a variable: Stencil's operators and literals, and the loop variable.
     static let reservedNames: Set<String> = ["and", "or", "not", "in", "if", "else", "true", "false", "forloop", "reversed", "where"]
 

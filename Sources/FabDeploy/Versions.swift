@@ -56,17 +56,16 @@ extension Deployment {
         }
     }
 
-    /// Every version of `package` (nil for the app's) the repository host publishes or keeps in its
-    /// archive; with `quietly`, an unreachable repository host gives none (with a warning) instead of an error.
+    /// Every version the repository host publishes or keeps in its archive; with `quietly`, an
+    /// unreachable repository host gives none (with a warning) instead of an error.
     func repositoryVersions(quietly: Bool, package: String? = nil) async throws -> [String] {
         let packageName = package ?? self.packageName
-        let cached = Self.preparedRepositoryVersions(packageName)
         guard case let .reprepro(base, codename, _) = settings.repository, let archive = settings.repository.archiveDirectory,
               let legacy = settings.repository.legacyArchiveDirectory else { return [] }
         let repo = fab.on(settings.repositoryHost)
         if quietly && fab.state[Self.repositoryUnreachable] == true { return [] }
         // prepareApp asks twice (the next version, then whether it exists): one listing serves both.
-        if quietly, let known = fab.state[cached] { return known }
+        if quietly, let known = fab.state[Self.preparedRepositoryVersions]?[packageName] { return known }
         do {
             let listed = try await read(repo, DeploymentCommands.repreproList(base: base, codename: codename, package: packageName), planned: "")
             let archived = try await read(repo, DeploymentCommands.listArchive(directory: archive + "/" + packageName, package: packageName), planned: "")
@@ -75,7 +74,11 @@ extension Deployment {
             warnAboutLegacyArchive(DeploymentCommands.versions(fromArchiveListing: old, package: packageName), package: packageName)
             let versions = DeploymentCommands.versions(fromRepreproList: listed)
                 + DeploymentCommands.versions(fromArchiveListing: archived + "\n" + old, package: packageName)
-            if quietly { fab.state[cached] = versions }
+            if quietly {
+                var known = fab.state[Self.preparedRepositoryVersions] ?? [:]
+                known[packageName] = versions
+                fab.state[Self.preparedRepositoryVersions] = known
+            }
             return versions
         } catch where quietly {
             warn(settings.repositoryHost, "cannot read the repository's versions (\(error)); counting only what the build host's apt knows.")
@@ -110,8 +113,6 @@ extension Deployment {
     }
 
     static let repositoryUnreachable = StateKey<Bool>("fab-deploy.repository-unreachable")
-    /// The versions of `package` the repository listed for this run's build.
-    static func preparedRepositoryVersions(_ package: String) -> StateKey<[String]> {
-        StateKey<[String]>("fab-deploy.prepared-repository-versions." + package)
-    }
+    /// The repository's versions by package, read once per run.
+    static let preparedRepositoryVersions = StateKey<[String: [String]]>("fab-deploy.prepared-repository-versions")
 }

@@ -13,11 +13,14 @@ struct ClientProcess {
     /// How long one client may take; a hung one is stopped and fails the benchmark.
     static let deadline = Deadline.seconds(300)
 
-    /// Starts `executable` with `arguments`, stderr appended to `log`.
+    /// Starts `executable` with `arguments`, stderr appended to `log`, in this process's environment or
+    /// exactly `environment`.
     /// - Throws: ``BenchFailure`` when it cannot be started.
-    static func start(_ executable: String, _ arguments: [String], log: String) throws -> ClientProcess {
+    static func start(_ executable: String, _ arguments: [String], log: String,
+                      environment: [String: String]? = nil) throws -> ClientProcess {
         do {
             return ClientProcess(child: try ChildProcess.spawn(executable: executable, arguments: arguments,
+                                                               environment: environment.map { .exactly($0) } ?? .inherit,
                                                                standardError: .file(log, append: true)))
         } catch {
             throw BenchFailure("\(error)")
@@ -41,9 +44,10 @@ struct ClientProcess {
 
     /// Runs a command to completion and returns how long it took, in seconds.
     @discardableResult
-    static func timed(_ executable: String, _ arguments: [String], log: String) throws -> Double {
+    static func timed(_ executable: String, _ arguments: [String], log: String,
+                      environment: [String: String]? = nil) throws -> Double {
         let start = Clock.now()
-        try ClientProcess.start(executable, arguments, log: log).wait(log: log)
+        try ClientProcess.start(executable, arguments, log: log, environment: environment).wait(log: log)
         return Clock.now() - start
     }
 }

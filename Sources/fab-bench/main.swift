@@ -80,25 +80,29 @@ func runSSHBenchmark(_ arguments: [String]) async -> Int32 {
 /// `fab-bench cli`: returns the exit status.
 func runCLIBenchmark(_ arguments: [String]) -> Int32 {
     let usage = """
-        usage: fab-bench cli [--quick] [--fab PATH] [--hosts N] [--repeat N]
+        usage: fab-bench cli [--quick] [--fab PATH] [--baseline PATH] [--hosts N] [--repeat N]
 
         Times the fab command next to Fabric 3 (installed with pip into /var/cache/fab-bench on
         first use): fab -l with a warm plugin cache, the first run with a cold cache (compiling
         Fabfiles/example), and one command on N sshd hosts in parallel (fab -P against Fabric's
         ThreadingGroup).
 
-          --quick      5 hosts and 5 repetitions
-          --fab PATH   the fab binary (default: next to fab-bench)
-          --hosts N    sshd instances in the fan-out (default 20)
-          --repeat N   repetitions of fab -l (default 20)
+          --quick          5 hosts and 5 repetitions
+          --fab PATH       the fab binary (default: next to fab-bench)
+          --baseline PATH  another fab binary (such as main's release build) to time next to it,
+                           warm fab -l and cold compile, interleaved in the same run
+          --hosts N        sshd instances in the fan-out (default 20)
+          --repeat N       repetitions of fab -l (default 20)
         """
     var hosts = 20, repetitions = 20
     var fabPath: String?
+    var baselinePath: String?
     var remaining = arguments[...]
     while let argument = remaining.popFirst() {
         switch argument {
         case "--quick": hosts = 5; repetitions = 5
         case "--fab": fabPath = remaining.popFirst()
+        case "--baseline": baselinePath = remaining.popFirst()
         case "--hosts", "--repeat":
             guard let value = remaining.popFirst().flatMap(Int.init), (1...200).contains(value) else {
                 usageExit("\(argument) takes a whole number from 1 to 200.", usage: usage)
@@ -117,6 +121,10 @@ func runCLIBenchmark(_ arguments: [String]) -> Int32 {
         FileHandle.standardError.write(Data("fab-bench cli: no fab binary at \(fab); build it (swift build -c release) or give --fab PATH.\n".utf8))
         return 1
     }
+    if let baselinePath, !files.isExecutableFile(atPath: baselinePath) {
+        FileHandle.standardError.write(Data("fab-bench cli: no fab binary at \(baselinePath); give --baseline the path of another fab build.\n".utf8))
+        return 1
+    }
     let example = [files.currentDirectoryPath, checkout].map { $0 + "/Fabfiles/example/fabfile.swift" }.first(where: files.fileExists(atPath:))
     guard let example else {
         FileHandle.standardError.write(Data("fab-bench cli: cannot find Fabfiles/example/fabfile.swift; run from the checkout.\n".utf8))
@@ -126,9 +134,14 @@ func runCLIBenchmark(_ arguments: [String]) -> Int32 {
         let fixture = try BenchFixture(fanOutHosts: hosts, progress: progress)
         defer { fixture.tearDown() }
         let start = Clock.now()
-        let rows = try CLIBenchmark(repetitions: repetitions, fixture: fixture, fabBinary: fab, exampleFabfile: example).run(progress: progress)
+        let (rows, comparisons) = try CLIBenchmark(repetitions: repetitions, fixture: fixture, fabBinary: fab,
+                                                   exampleFabfile: example, baselineBinary: baselinePath).run(progress: progress)
         print("")
         print(CLIBenchmark.render(rows))
+        if let baselinePath {
+            print("")
+            print(CLIBenchmark.renderBaseline(comparisons, baseline: baselinePath))
+        }
         print("\n(times are medians; run took \(Int((Clock.now() - start).rounded())) s; load average \(LoadAverage.now()) "
               + "at the end, on \(ProcessInfo.processInfo.activeProcessorCount) cores)")
         return 0

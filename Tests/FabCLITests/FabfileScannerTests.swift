@@ -1,8 +1,7 @@
 import Foundation
 import Testing
 @testable import FabCLI
-import SwiftIfConfig
-import SwiftSyntax
+import FabfileModel
 
 /// One scanner case: a fabfile source, and the tasks (in the compact form of ``TaskSummary``) it declares.
 struct ScannerCase: CustomTestStringConvertible, Sendable {
@@ -363,7 +362,7 @@ struct FabfileScannerCompilerTests {
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("Helpers.swiftmodule"),
                                                 withIntermediateDirectories: true)
         let configuration = FabfileBuildConfiguration(moduleDirectories: [directory.path], clangModules: ["CLibSSH2"],
-                                                      compilerVersion: VersionTuple(6, 3))
+                                                      compilerVersion: [6, 3])
         let source = """
             #if canImport(Helpers)
             import Helpers
@@ -387,7 +386,7 @@ struct FabfileScannerCompilerTests {
     @Test("the configuration reads the compiler's version and finds the toolchain's modules")
     func configurationFromCompiler() throws {
         #expect(FabfileBuildConfiguration.version(fromCompilerOutput: "Swift version 6.3.1 (swift-6.3.1-RELEASE)\nTarget: x86_64-unknown-linux-gnu")
-                == VersionTuple(6, 3, 1))
+                == [6, 3, 1])
         #expect(FabfileBuildConfiguration.version(fromCompilerOutput: "something else") == nil)
         let installation = FabInstallation(executablePath: "/x/fab", modulesDirectory: "/x/Modules",
                                            moduleMapPaths: ["/x/include/CLibArchive/module.modulemap"], identity: "")
@@ -395,9 +394,15 @@ struct FabfileScannerCompilerTests {
             installation: installation, compiler: SwiftCompiler(path: "/opt/swift/usr/bin/swiftc", version: "Swift version 6.3.1"))
         #expect(configuration.moduleDirectories == ["/x/Modules", "/opt/swift/usr/lib/swift/linux"])
         #expect(configuration.clangModules == ["CLibArchive"])
-        let imports: [(TokenSyntax, String)] = [(.identifier("Foundation"), "Foundation")]
-        #expect(configuration.canImport(importPath: imports, version: .unversioned)
-                == FileManager.default.fileExists(atPath: "/opt/swift/usr/lib/swift/linux/Foundation.swiftmodule"))
+        #expect(configuration.compilerVersion == [6, 3, 1])
+        // The scanner finds the toolchain's Foundation through this configuration, as the compiler does.
+        let result = try FabfileScanner.scan(FabfileSource(path: "/p/f.swift", text: """
+            #if canImport(Foundation)
+            func withFoundation(_ fab: Fab) {}
+            #endif
+            """), configuration: configuration)
+        #expect(result.tasks.map(\.name) == (FileManager.default.fileExists(atPath: "/opt/swift/usr/lib/swift/linux/Foundation.swiftmodule")
+                                              ? ["withFoundation"] : []))
     }
 
     struct UnsupportedCase: Sendable, CustomTestStringConvertible {

@@ -1,5 +1,6 @@
 import Testing
 @testable import FabCLI
+import FabfileModel
 
 @Suite("Registration code generation")
 struct RegistrationGeneratorTests {

@@ -1,3 +1,5 @@
+import FabProcess
+import FabfileModel
 import Foundation
 import Testing
 @testable import FabCLI
@@ -84,12 +86,111 @@ struct ScannerBinaryTests {
         }
     }
 
+    @Test("an installed fab compiles with PREFIX/lib/fab/fab-scan and only the modules fabfiles need; a cached fabfile runs without fab-scan, a changed one says how to reinstall")
+    func installedScanner() throws {
+        let fab = try FabProcess(fixture: "basic")
+        defer { fab.remove() }
+        let prefix = fab.directory.deletingLastPathComponent().appendingPathComponent("prefix")
+        try Self.install(to: prefix)
+        let lib = prefix.appendingPathComponent("lib/fab")
+        let helper = lib.appendingPathComponent(FabfileScanner.helperName)
+        #expect(FileManager.default.isExecutableFile(atPath: helper.path))
+        let modules = try FileManager.default.contentsOfDirectory(atPath: lib.appendingPathComponent("Modules").path)
+            .filter { $0.hasSuffix(".swiftmodule") }.sorted()
+        #expect(modules == ["FabArchive", "FabCore", "FabDeploy", "FabProcess", "FabSSH", "PathKit", "Stencil"].map { $0 + ".swiftmodule" })
+
+        // FabDeploy too, so the installed modules are all a fabfile may need.
+        let file = try Self.write(fab, """
+            import FabCore
+            import FabDeploy
+
+            /// Runs everywhere.
+            func everywhere(_ fab: Fab) {}
+            #if os(macOS)
+            func macOnly(_ fab: Fab, hosts: [String]) {}
+            #else
+            /// Not on macOS.
+            func elsewhere(_ fab: Fab) async throws {}
+            #endif
+            """)
+        let installed = prefix.appendingPathComponent("bin/fab").path
+        let compiled = try fab.run(["--shortlist"], executable: installed)
+        #expect(compiled.status == 0, "\(compiled.stderr)")
+        #expect(compiled.stdout == "everywhere\nelsewhere\n")
+
+        try FileManager.default.removeItem(at: helper)
+        let cached = try fab.run(["--shortlist"], executable: installed)
+        #expect(cached.status == 0, "the warm run needed fab-scan: \(cached.stderr)")
+        #expect(cached.stdout == compiled.stdout)
+
+        try (try String(contentsOfFile: file, encoding: .utf8) + "\n// changed\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let changed = try fab.run(["--shortlist"], executable: installed)
+        #expect(changed.status == 69)
+        #expect(changed.stderr.contains("fab cannot find its fabfile scanner fab-scan (looked for \(helper.path) and \(prefix.path)/bin/fab-scan), which it needs to compile a fabfile; reinstall fab with scripts/install.sh PREFIX"),
+                "\(changed.stderr)")
+        #expect(changed.stdout.isEmpty)
+    }
+
+    /// Installs the fab built with these tests into `prefix` with scripts/install.sh.
+    static func install(to prefix: URL) throws {
+        let binary = try #require(FabProcess.binary)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/install.sh")
+        let install = try ProcessRunner.run(
+            executable: "/bin/sh", arguments: [script.path, prefix.path],
+            environment: .inherit.updating(["FAB_BIN_PATH": URL(fileURLWithPath: binary).deletingLastPathComponent().path]),
+            deadline: .seconds(120))
+        try #require(install.termination.succeeded, "\(install.stderr)")
+    }
+
     /// Replaces the copied fixture's fabfile; returns its path.
     @discardableResult
     static func write(_ fab: FabProcess, _ source: String) throws -> String {
         let file = fab.directory.appendingPathComponent("fabfile.swift")
         try source.write(to: file, atomically: true, encoding: .utf8)
         return file.path
+    }
+}
+
+/// How fab talks to `fab-scan`, and what it says when the helper is missing or misbehaves.
+@Suite("The fab-scan helper")
+struct ScannerHelperTests {
+    static let source = FabfileSource(path: "/p/fabfile.swift", text: "import FabCore\nfunc deploy(_ fab: Fab) {}\n")
+
+    @Test("the built helper answers in JSON: the tasks, or a problem naming the file and line")
+    func protocolRoundTrip() throws {
+        let helper = try FabfileScanner.locateHelper(candidates: [
+            (FabInstallation.executablePath() as NSString).deletingLastPathComponent,
+        ])
+        #expect(try FabfileScanner.scan(Self.source, helper: helper).tasks.map(\.name) == ["deploy"])
+        let error = #expect(throws: FabCLIError.self) {
+            try FabfileScanner.scan(FabfileSource(path: "/p/f.swift", text: "\nfunc t(_ fab: Fab, x: [Int]) {}"), helper: helper)
+        }
+        #expect(error?.code == .fabfileInvalid)
+        #expect(error?.path == "/p/f.swift")
+        #expect(error?.line == 2)
+    }
+
+    @Test("a folder without fab-scan: the error names where fab looked and how to reinstall")
+    func missing() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("no-scanner-\(UUID().uuidString)")
+        let error = #expect(throws: FabCLIError.self) { try FabfileScanner.locateHelper(candidates: [folder.path, folder.path]) }
+        #expect(error?.code == .installationIncomplete)
+        #expect(error?.description == "fab cannot find its fabfile scanner fab-scan (looked for \(folder.path)/fab-scan), which it needs to compile a fabfile; reinstall fab with scripts/install.sh PREFIX, or rebuild it with swift build.")
+        #expect(ExitStatus.forError(try #require(error)) == ExitStatus.unavailable)
+    }
+
+    @Test("a helper that fails or answers something else is reported as a broken installation, not as the fabfile's fault")
+    func misbehaving() throws {
+        let failing = #expect(throws: FabCLIError.self) { try FabfileScanner.scan(Self.source, helper: "/bin/false") }
+        #expect(failing?.code == .installationIncomplete)
+        #expect(failing?.message.hasPrefix("fab's fabfile scanner /bin/false failed (exit status 1); reinstall fab") == true, "\(failing?.message ?? "")")
+        #expect(failing?.path == nil)
+
+        // cat echoes the request, which is not a reply.
+        let foreign = #expect(throws: FabCLIError.self) { try FabfileScanner.scan(Self.source, helper: "/bin/cat") }
+        #expect(foreign?.code == .installationIncomplete)
+        #expect(foreign?.message.contains("answered in a form this fab cannot read") == true, "\(foreign?.message ?? "")")
     }
 }
 

@@ -11,7 +11,7 @@
 ///
 /// `- Parameters:` followed by indented `- name: help` items works as well. The `Hosts`, `Roles` and
 /// parameter lines are taken out of ``help``; other callouts (`- Note:`) stay in it.
-public struct TaskDocumentation: Sendable, Equatable {
+public struct TaskDocumentation: Sendable, Equatable, Codable {
     /// The first line of the description.
     public var summary: String
     /// The description: the doc comment without the `Hosts`, `Roles` and parameter lines.
@@ -135,7 +135,7 @@ public struct TaskDocumentation: Sendable, Equatable {
 
 extension String {
     /// The string without leading and trailing spaces, tabs and newlines.
-    func trimmingWhitespace() -> String {
+    package func trimmingWhitespace() -> String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
         guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
             return ""

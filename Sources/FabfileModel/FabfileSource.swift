@@ -1,5 +1,5 @@
 /// One Swift source file of a fabfile, with its contents.
-public struct FabfileSource: Sendable, Equatable {
+public struct FabfileSource: Sendable, Equatable, Codable {
     /// The file's absolute path; compiler diagnostics and generated code refer to it.
     public var path: String
     /// The file's text.

@@ -1,7 +1,7 @@
-/// A task function found in a fabfile by ``FabfileScanner``: everything needed to register and call it.
-public struct ScannedTask: Sendable, Equatable {
+/// A task function found in a fabfile by the scanner (`fab-scan`): everything needed to register and call it.
+public struct ScannedTask: Sendable, Equatable, Codable {
     /// One parameter after the `Fab` context.
-    public struct Parameter: Sendable, Equatable {
+    public struct Parameter: Sendable, Equatable, Codable {
         /// The argument label used in calls, or nil for `_`.
         public var label: String?
         /// The parameter's name inside the function, which is also its name on the command line.

@@ -1,5 +1,5 @@
 /// A line in a fabfile source file.
-public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+public struct SourceLocation: Sendable, Equatable, Codable, CustomStringConvertible {
     /// The file's path.
     public var path: String
     /// The 1-based line.
