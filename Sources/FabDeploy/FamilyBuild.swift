@@ -67,32 +67,35 @@ extension Deployment {
     public func buildFamily(branch: String? = nil, version: String? = nil, parts: [any FamilyPart] = [],
                             dependsOnConfig: Bool? = nil, push: Bool = true) async throws -> PackageFamily {
         try checkFamilySteps()
+        let familyStarted = Date()
         try await prepareApp(branch: branch, version: version)
         guard let prepared = fab.state[Self.prepared] else {
             throw FabError(.aborted, "prepareApp() left no prepared build.")
         }
         let timings = TimingsBox(fab.state[Self.timingsKey] ?? BuildTimings())
-        var mark = ContinuousClock.now
+        let started = ContinuousClock.now, before = timings.value.total
         var family: PackageFamily
         do {
             let venv = try await virtualenvPackage(prepared, timings: timings)
             let app = try await appPackage(prepared, venv: venv, dependsOnConfig: dependsOnConfig ?? !parts.isEmpty,
                                            lastInBuildDirectory: parts.isEmpty, timings: timings)
             family = PackageFamily(venv: venv, app: app)
-            var context = FamilyContext(deployment: self, venv: venv, app: app, parts: [], prepared: prepared, timings: timings)
+            var context = FamilyContext(deployment: self, venv: venv, app: app, parts: [], prepared: prepared, timings: timings,
+                                        started: familyStarted)
             for part in parts {
                 let member = try await part.build(in: context)
                 context.parts.append(member)
             }
             family.parts = context.parts
-            mark = ContinuousClock.now
+            let mark = ContinuousClock.now
             if !settings.keepBuildDirectory {
                 let build = fab.on(settings.buildHost)
                 try await build.run("rm -rf -- \(build.quote(prepared.buildDirectory))")
             }
             timings.value.add("cleanup", since: mark)
         } catch {
-            let failedAfter = Self.seconds(from: mark)
+            // The steps that finished are in the timings; the rest of the time went to the one that failed.
+            let failedAfter = Self.seconds(from: started) - (timings.value.total - before)
             await abandonBuild(directory: prepared.buildDirectory, timings: timings.value, failedAfter: failedAfter)
             throw error
         }
@@ -152,7 +155,9 @@ extension Deployment {
         state.timings = timings.value
         state.mark = mark
         defer { timings.value = state.timings }
-        try await Self.venvPipeline.run(&state)
+        try await fab.withEnv(DeploymentCommands.reproducibleEnvironment(sourceDateEpoch: prepared.source.commitTime)) {
+            try await Self.venvPipeline.run(&state)
+        }
         guard let artifact = state.artifact else { throw FabError(.aborted, "\(venvPackageName) was built but its gates kept no package.") }
         return FamilyMember(package: venvPackageName, version: version, architecture: state.package.architecture, artifact: artifact, origin: .built)
     }
@@ -238,6 +243,7 @@ extension Deployment {
             throw FabError(.invalidArgument, "buildAppPackage(venv:) needs prepareApp() first, in the same task or run.")
         }
         let timings = TimingsBox(fab.state[Self.timingsKey] ?? BuildTimings())
+        let started = ContinuousClock.now, before = timings.value.total
         let member: FamilyMember
         do {
             member = try await appPackage(prepared, venv: venv, dependsOnConfig: dependsOnConfig, timings: timings)
@@ -248,7 +254,8 @@ extension Deployment {
             }
             timings.value.add("cleanup", since: mark)
         } catch {
-            await abandonBuild(directory: prepared.buildDirectory, timings: timings.value, failedAfter: 0)
+            await abandonBuild(directory: prepared.buildDirectory, timings: timings.value,
+                               failedAfter: Self.seconds(from: started) - (timings.value.total - before))
             throw error
         }
         fab.state[Self.timingsKey] = nil
@@ -269,7 +276,9 @@ extension Deployment {
         state.timings = timings.value
         state.mark = .now
         defer { timings.value = state.timings }
-        try await Self.appPipeline.run(&state)
+        try await fab.withEnv(DeploymentCommands.reproducibleEnvironment(sourceDateEpoch: prepared.source.commitTime)) {
+            try await Self.appPipeline.run(&state)
+        }
         guard let artifact = state.artifact else { throw FabError(.aborted, "\(packageName) was built but its gates kept no package.") }
         fab.state[Self.built] = artifact
         return FamilyMember(package: packageName, version: prepared.version, architecture: state.package.architecture, artifact: artifact, origin: .built)

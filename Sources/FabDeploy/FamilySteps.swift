@@ -42,11 +42,22 @@ extension Deployment {
         let lib = state.stagedRoot + "/project/lib", bin = state.stagedRoot + "/project/bin"
         let stagedVenvBin = state.virtualenv + "/bin"
         let pth = state.virtualenv + "/lib/python\(pythonVersion)/site-packages/_fab_\(app).pth"
+        let requires = state.buildDirectory + "/build-requires.txt"
+        func pip(_ arguments: [String]) -> String {
+            DeploymentCommands.pipInstall(venv: installer, arguments: arguments, cacheDirectory: state.pipCache,
+                                          indexURL: settings.indexURL, extraIndexURLs: settings.extraIndexURLs)
+        }
+        let target = ["--no-deps", "--no-compile", "--target", lib]
         try await build.step("project") {
             try await build.run("[ -x \(q(installer + "/bin/python")) ] || { rm -rf -- \(q(installer)) && \(q(settings.python)) -m venv \(q(installer)); }")
-            try await build.run(DeploymentCommands.pipInstall(venv: installer, arguments: ["--no-deps", "--no-compile", "--target", lib, appDirectory],
-                                                              cacheDirectory: state.pipCache, indexURL: settings.indexURL,
-                                                              extraIndexURLs: settings.extraIndexURLs))
+            // The build requirements go into the installer virtualenv (a no-op once they are there)
+            // and the project is built without isolation: pip's isolated build environment installs
+            // them afresh on every build, which took three times as long (17 s against 5 s for a
+            // setuptools project on the loaded test build host). An interpreter without tomllib
+            // (before 3.11) builds in isolation.
+            try await build.run("if \(q(installer + "/bin/python")) -c \(q(Self.buildRequiresProgram)) \(q(appDirectory)) > \(q(requires)); then "
+                + "{ [ ! -s \(q(requires)) ] || \(pip(["-r", requires])); } && \(pip(target + ["--no-build-isolation", appDirectory])); "
+                + "else \(pip(target + [appDirectory])); fi")
         }
         let arguments = [settings.python, "-", lib, bin, stagedVenvBin, venvPath + "/bin/python", projectPath + "/bin", venvPath + "/bin",
                          pth, projectPath + "/lib"]
@@ -61,6 +72,27 @@ extension Deployment {
         say(settings.buildHost, dryRun ? "dry run: the project would be installed into \(projectPath)/lib without its dependencies"
             : "project installed into \(projectPath)/lib without its dependencies; \(scripts.isEmpty ? "no console scripts" : "console scripts \(scripts.joined(separator: ", ")) in \(venvPath)/bin")")
     }
+
+    /// Prints the build requirements of the project in `sys.argv[1]` one a line (`[build-system]
+    /// requires` of its pyproject.toml, and wheel beside setuptools; setuptools and wheel for a
+    /// setup.py project); fails without tomllib.
+    static let buildRequiresProgram = """
+        import os, sys
+        import tomllib
+        path = os.path.join(sys.argv[1], "pyproject.toml")
+        requires = ["setuptools>=40.8.0", "wheel"]
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                system = tomllib.load(f).get("build-system")
+            if system is not None:
+                requires = system.get("requires", [])
+        # setuptools before 70.1 builds wheels only with the wheel package, which pip's isolated
+        # build adds by itself; a shared environment needs it named.
+        if any(r.replace(" ", "").lower().startswith("setuptools") for r in requires) and "wheel" not in requires:
+            requires.append("wheel")
+        if requires:
+            print("\\n".join(requires))
+        """
 
     /// The installer virtualenv's place, relative to the build host's home: one per interpreter.
     static func installerDirectory(python: String) -> String {

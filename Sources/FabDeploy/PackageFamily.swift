@@ -75,6 +75,8 @@ public struct FamilyContext: Sendable {
     public internal(set) var parts: [FamilyMember]
     let prepared: Deployment.PreparedBuild
     let timings: TimingsBox
+    /// When the family call started: a part's artifact older than this was reused.
+    let started: Date
 
     /// The next build number of `package` (the build host's apt, the repository, local artifacts).
     /// - Throws: ``FabError`` when no number can be derived from the versions known.
@@ -102,7 +104,9 @@ public struct FamilyContext: Sendable {
         state.timings = timings.value
         let pipeline = BuildPipeline(unchecked: [stage] + deployment.pipeline.steps.filter { ["debian-files", "control", "pack", "gates"].contains($0.name) })
         defer { timings.value = state.timings }
-        try await pipeline.run(&state)
+        try await deployment.fab.withEnv(DeploymentCommands.reproducibleEnvironment(sourceDateEpoch: prepared.source.commitTime)) {
+            try await pipeline.run(&state)
+        }
         guard let artifact = state.artifact else {
             throw FabError(.aborted, "\(spec.name) was built but its gates kept no package.")
         }

@@ -71,7 +71,8 @@ struct PackageFamilyTests {
         try mustRun(["/usr/sbin/runuser", "-u", user.name, "--", "/bin/sh", "-c", DeploymentCommands.touchAptStamp(user.home + "/" + DeploymentCommands.aptStampFile)])
         defer { try? FileManager.default.removeItem(atPath: user.home + "/fab-builds-family") }
 
-        func family(lint: Bool = false, repository: Deployment.Repository? = nil, push: Bool = true) async throws -> (PackageFamily, Double) {
+        func family(lint: Bool = false, repository: Deployment.Repository? = nil, push: Bool = true,
+                    parts: [any FamilyPart] = []) async throws -> (PackageFamily, Double) {
             let deploy = try await bench.deployment(project: project) {
                 $0.packagePrefix = ""
                 $0.installRoot = "/srv/famdemo"
@@ -82,7 +83,7 @@ struct PackageFamilyTests {
                 if let repository { $0.repository = repository }
             }
             let started = ContinuousClock.now
-            let result = try await deploy.fab.settings({ $0.commandTimeout = 240 }) { try await deploy.buildFamily(push: push) }
+            let result = try await deploy.fab.settings({ $0.commandTimeout = 240 }) { try await deploy.buildFamily(parts: parts, push: push) }
             return (result, Deployment.seconds(from: started))
         }
         func field(_ deb: String?, _ name: String) throws -> String {
@@ -161,6 +162,17 @@ struct PackageFamilyTests {
         try mustRun(["/usr/bin/dpkg", "--root=" + root, "-i", try #require(fourth.venv.artifact), try #require(fourth.app.artifact)])
         let run = try mustRun(["/usr/bin/unshare", "-m", "/bin/sh", "-c", "mount --bind \"$1/srv\" /srv && /srv/famdemo/venv/bin/famdemo-hello && /srv/famdemo/venv/bin/python -c 'import importlib.metadata as m; print(m.version(\"famdemo\"))'", "sh", root])
         #expect(run.stdout == "hello two from /srv/famdemo/venv with six 1.17.0\n1.0\n", "\(run.stdout)\(run.stderr)")
+
+        // 6. With a config package and a manifest in the same call: the app depends on the virtual
+        // config package, the manifest pins the app and the config; the venv is reused; all pushed in order.
+        let config = ConfigPackage(environment: "prod", files: [.text("greeting = two\n", to: "/etc/famdemo/famdemo.conf")])
+        let (sixth, _) = try await family(parts: [config, FamilyManifest(role: "server", config: "prod")])
+        #expect(sixth.venv.origin == .repository && sixth.venv.version == "2", "\(sixth.venv)")
+        #expect(sixth.parts.map(\.package) == ["demo-config-prod", "server"] && sixth.members.allSatisfy { $0.pushed || $0.origin == .repository },
+                "\(sixth.members)")
+        #expect(try field(sixth.app.artifact, "Depends").contains("demo-config"))
+        #expect(try field(sixth.parts.last?.artifact, "Depends") == "demo (= \(sixth.app.version)), demo-config-prod (= \(sixth.parts[0].version))")
+        #expect(try bench.published("server").contains("server 1") && bench.published("demo-config-prod").contains("demo-config-prod 1"))
     }
 }
 #endif
