@@ -1,3 +1,4 @@
+import FabArchive
 import FabCore
 import Foundation
 
@@ -8,7 +9,7 @@ import Foundation
 ///
 /// ```swift
 /// let role = ManifestPackage(role: "whois-server", pins: [
-///     .init("vrmd-whois", "7"), .init("vrmd-whois-config-production", "3"),
+///     .init("vrmd-whois", "7"), try .init(deb: productionConfigDeb),
 /// ], extraPackages: ["nginx"])
 /// ```
 public struct ManifestPackage: Sendable {
@@ -23,6 +24,19 @@ public struct ManifestPackage: Sendable {
         public init(_ package: String, _ version: String) {
             self.package = package
             self.version = version
+        }
+
+        /// The package in the .deb at `path` (as a build returns it) at its version.
+        /// - Throws: ``FabError`` `.invalidArgument` when the file is not a readable package.
+        public init(deb path: String) throws {
+            let control: ControlParagraph
+            do { control = try DebPackage(path: path).control } catch {
+                throw FabError(.invalidArgument, "cannot pin \(path): \(error); give a .deb a build made.")
+            }
+            guard let package = control.package, let version = control.version else {
+                throw FabError(.invalidArgument, "cannot pin \(path): its control data has no Package or Version.")
+            }
+            self.init(package, version)
         }
     }
 

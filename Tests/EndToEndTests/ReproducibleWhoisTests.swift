@@ -51,9 +51,7 @@ struct ReproducibleWhoisTests {
         for index in hosts.indices {
             let (result, duration) = try #require(results.withLock { $0[index] }).get()
             print("fab deb on fresh build host \(index + 1): status \(result.status) in \(duration)")
-            for line in result.stdout.split(separator: "\n") where line.contains("timings") || line.contains(" in ") && line.contains("[buildvm]") {
-                print("  " + line)
-            }
+            for line in result.stdout.split(separator: "\n") where line.contains("step timings") { print("  " + line) }
             try #require(result.status == 0, "fab deb on fresh build host \(index + 1) failed:\n\(result.outputTail(lines: 60))")
             debs.append("\(work)/build\(index)/debs/vrmd-whois_1_amd64.deb")
         }

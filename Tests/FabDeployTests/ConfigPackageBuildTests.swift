@@ -89,7 +89,7 @@ struct ConfigPackageBuildTests {
         // The role: the app and production's config at their exact versions.
         let app = try makeApp(in: tmp, version: "1")
         let role = try await deploy.fab.settings({ $0.commandTimeout = 240 }) {
-            try await deploy.buildManifestPackage(ManifestPackage(role: "demo-server", pins: [.init("demo", "1"), .init("demo-config-production", "1")]))
+            try await deploy.buildManifestPackage(ManifestPackage(role: "demo-server", pins: [try .init(deb: app), try .init(deb: production)]))
         }
         #expect(role == bench.artifacts + "/demo-server_1_all.deb")
         #expect(try field(role, "Depends") == "demo (= 1), demo-config-production (= 1)")
@@ -184,6 +184,50 @@ struct ConfigPackageBuildTests {
         #expect(together.status == 0, "\(together.stdout)\(together.stderr)")
         #expect(try status("demo") == "installed 1")
         #expect(try status("demo-server") == "installed 1")
+    }
+
+    @Test("A dry run renders and checks everything, prints the plan with secrets as ***, and leaves no package and no build directory")
+    func dryRunPrintsThePlanOnly() async throws {
+        let server = try SSHServer()
+        defer { server.stop() }
+        let tmp = try TemporaryDirectory("config-dry")
+        defer { tmp.remove() }
+        let project = try makeProject(tmp)
+        let output = CapturedOutput()
+        let target = server.target()
+        let pool = ConnectionPool(resolver: { host in
+            var resolved = target
+            resolved.alias = host
+            return resolved
+        }, secrets: { _ in nil })
+        let runtime = FabRuntime(pool: pool, output: output.sink, dryRun: true, answers: [:], roledefs: [:])
+        let artifacts = tmp.path + "/debs"
+        let deploy = try await Deployment(Fab(host: nil, runtime: runtime), app: "demo", projectDirectory: project) {
+            $0.packagePrefix = ""
+            $0.artifactDirectory = artifacts
+            $0.repository = .incoming(directory: tmp.path + "/incoming")
+            $0.buildDirectory = "fab-builds-config-dry"
+        }
+        let secret = "dry-run-token-58b1e0"
+        let planned = try await deploy.buildConfigPackage(config("staging", port: 8472, motto: "m", token: secret))
+        #expect(planned == artifacts + "/demo-config-staging_1_all.deb")
+        #expect(!FileManager.default.fileExists(atPath: planned))
+        let text = output.value
+        #expect(text.contains("dry run: dpkg-deb would make demo-config-staging_1_all.deb"), "\(text.suffix(3000))")
+        #expect(text.contains("token = ***") && text.contains("bind = 127.0.0.1:{{ port }} -> 127.0.0.1:8472"), "\(text.suffix(3000))")
+        #expect(!text.contains(secret), "the secret was printed:\n\(text)")
+        let home = try TestUser.standard().home
+        #expect(!FileManager.default.fileExists(atPath: home + "/fab-builds-config-dry"))
+
+        // Bad input fails before anything runs, dry run or not.
+        var broken = config("staging", port: 8472, motto: "m", token: secret)
+        broken.files.append(.text("{{ prot }}", to: "/etc/demo/extra"))
+        do {
+            _ = try await deploy.buildConfigPackage(broken)
+            Issue.record("a template with an undefined variable was accepted")
+        } catch {
+            #expect("\(error)".contains("the inline template for /etc/demo/extra of demo-config-staging line 1 uses the variable 'prot', which is not defined"), "\(error)")
+        }
     }
 
     /// A tiny app package `demo` at `version` that depends on the virtual `demo-config`.
