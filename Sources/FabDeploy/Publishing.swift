@@ -126,7 +126,7 @@ extension Deployment {
         guard case let .reprepro(base, codename, _) = settings.repository, let archiveRoot = settings.repository.archiveDirectory else {
             throw FabError(.invalidArgument, "rollback needs a reprepro repository (settings.repository).")
         }
-        let key = StateKey<Bool>("fab-deploy.rollback.\(version)")
+        let key = StateKey<Bool>("fab-deploy.rollback.\(packageName).\(version)")
         _ = try await fab.state.value(for: key) {
             let repo = fab.on(settings.repositoryHost)
             let wanted: DebianVersion
