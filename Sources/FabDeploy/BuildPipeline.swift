@@ -120,7 +120,7 @@ public struct BuildPipeline: Sendable {
         for step in steps {
             let before = state.mark
             try await step.body(&state)
-            if state.mark == before { state.mark = state.timings.add(step.name, since: before) }
+            if state.mark == before { state.mark = state.timings.add(state.timingPrefix + step.name, since: before) }
         }
     }
 }
@@ -168,8 +168,17 @@ public struct BuildState: Sendable {
     /// The fetched package in the artifact directory, once `gates` passed it.
     public var artifact: String?
 
+    /// Paths outside the package that another package it depends on provides (the virtualenv, for
+    /// the app package of a family): links and `#!` lines into them add no dependency of their own.
+    public var providedPaths: [String] = []
+
     /// What `prepareApp` resolved.
     let prepared: Deployment.PreparedBuild
+    /// Put before each step's name in the timings (`venv/` for the virtualenv package of a family).
+    var timingPrefix = ""
+    /// Whether no other package is built in the build directory after this one (the gates may then
+    /// clear it while lintian works).
+    var lastInBuildDirectory = true
     /// The SHA-256 of ``remotePackage``.
     var remoteSHA256 = ""
     /// When the virtualenv step started, for the "virtualenv ready" line.

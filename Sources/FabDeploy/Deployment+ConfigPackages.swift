@@ -193,8 +193,9 @@ extension Deployment {
                                     stdin: DeploymentCommands.changelog(package: package, version: chosen, branch: source.branch, commit: source.shortCommit,
                                                                         maintainer: settings.maintainer,
                                                                         date: Date(timeIntervalSince1970: TimeInterval(source.commitTime))))
-                // Directories 0755 (a config directory may be new on the server), file modes as given.
-                try await build.run("find \(q(staging)) -type d -exec chmod 0755 {} +")
+                // Directories 0755 (a config directory may be new on the server), file modes as given,
+                // the documentation 0644 whatever the build user's umask.
+                try await build.run("find \(q(staging)) -type d -exec chmod 0755 {} + && chmod 0644 \(q(doc + "/copyright")) \(q(doc + "/changelog.gz"))")
             }
             let sizes = try await read(build, ControlFileBuilder.installedSizeCommand(directory: staging), planned: "")
             spec.installedSize = try ControlFileBuilder.installedSize(parsingFindOutput: sizes)

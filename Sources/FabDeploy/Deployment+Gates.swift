@@ -6,19 +6,21 @@ import Foundation
 extension Deployment {
     /// fab's part of the package's lintian overrides: the layout's (install root, directories and
     /// links), then the tags the fabfile accepts.
-    var fabLintOverrides: String {
-        LintOverrides.forLayout(package: packageName, installRoot: installRoot,
+    func fabLintOverrides(package: String) -> String {
+        LintOverrides.forLayout(package: package, installRoot: installRoot,
                                 directories: Array(settings.layout.directories.values), links: Array(settings.layout.links.keys))
-            + LintOverrides.accepted(package: packageName, accept: settings.lint.accept)
+            + LintOverrides.accepted(package: package, accept: settings.lint.accept)
     }
 
     /// Writes the package's lintian overrides into the staging tree on the build host: fab's, then the
     /// project's `debian/PACKAGE.lintian-overrides` (or `debian/lintian-overrides`) from `sourceDirectory`.
-    func installLintOverrides(on build: Fab, stagingDirectory: String, sourceDirectory: String) async throws {
-        let destination = stagingDirectory + "/usr/share/lintian/overrides/" + packageName
+    /// - Parameter package: the package's name (the app's, or another member of its family).
+    func installLintOverrides(on build: Fab, stagingDirectory: String, sourceDirectory: String, package: String? = nil) async throws {
+        let package = package ?? packageName
+        let destination = stagingDirectory + "/usr/share/lintian/overrides/" + package
         try await build.hide(.running) {
-            try await build.run(LintOverrides.installCommand(package: packageName, sourceDirectory: sourceDirectory, destination: destination),
-                                stdin: fabLintOverrides)
+            try await build.run(LintOverrides.installCommand(package: package, sourceDirectory: sourceDirectory, destination: destination),
+                                stdin: fabLintOverrides(package: package))
         }
     }
 
@@ -36,6 +38,11 @@ extension Deployment {
         var package: String? = nil
         /// The gates it passed on the build host; nil for the relocation audit of ``auditedFiles`` files.
         var buildGates: [ArtifactManifest.Gate]? = nil
+        /// Put before the names of the gates' step timings (`venv/` for the virtualenv package).
+        var timingPrefix = ""
+        /// Whether everything else in the build directory may go while lintian works: not when more
+        /// packages of a family are still to be built there.
+        var lastInBuildDirectory = true
     }
 
     /// Fetches the .deb into ``artifactDirectory`` while lintian checks it on the build host, and
@@ -86,19 +93,19 @@ extension Deployment {
         }
         gates.append(.init(name: "package readback", passed: true, tool: "fab",
                            detail: "\(package.fileCount) files, \(package.totalDataSize) bytes unpacked"))
-        mark = timings.add("fetch+verify", since: mark)
+        mark = timings.add(built.timingPrefix + "fetch+verify", since: mark)
 
         var report: LintReport?
         if settings.lint.enabled {
-            if !settings.keepBuildDirectory {
+            if !settings.keepBuildDirectory && built.lastInBuildDirectory {
                 // lintian reads only the .deb: the staging tree and the sources go while it works, so
                 // the cleanup after the verdict is quick.
                 try await build.hide(.running) { try await build.run(LintCommands.removeAllBut(deb: built.remotePath)) }
-                mark = timings.add("early cleanup", since: mark)
+                mark = timings.add(built.timingPrefix + "early cleanup", since: mark)
             }
             let found = try await build.step("lintian") { try await waitForLint(on: build, directory: remoteDirectory) }
             report = found
-            mark = timings.add("lintian (wait)", since: mark)
+            mark = timings.add(built.timingPrefix + "lintian (wait)", since: mark)
             let failures = found.failures(at: settings.lint.failOn)
             let out = fab.runtime.output
             for line in failures.prefix(40) { out.plain("  lintian \(line)") }

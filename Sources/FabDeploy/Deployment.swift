@@ -83,6 +83,9 @@ public struct Deployment: Sendable {
                 configure: (inout Settings) -> Void = { _ in }) async throws {
         var settings = Settings()
         configure(&settings)
+        if let name = ProcessInfo.processInfo.environment["FAB_INSTALLER"], !name.isEmpty {
+            settings.installer = try Installer.named(name)
+        }
         self.fab = fab
         self.app = app
         self.settings = settings
@@ -105,6 +108,7 @@ public struct Deployment: Sendable {
             throw FabError(.invalidArgument, "the build interpreter '\(settings.python)' must be an absolute path such as /usr/bin/python3.11.")
         }
         try settings.lint.validate()
+        try settings.installer.validate()
         if case let .reprepro(base, _, _) = settings.repository, let archive = settings.repository.archiveDirectory {
             let root = Repository.trimmed(base), kept = Repository.trimmed(archive)
             guard root.hasPrefix("/"), kept.hasPrefix("/"), kept != "/", kept != root else {

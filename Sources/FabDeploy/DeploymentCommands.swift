@@ -92,6 +92,49 @@ public enum DeploymentCommands {
             + " " + arguments.map(LocalShell.quote).joined(separator: " ")
     }
 
+    /// uv's environment on the build host: TLS trusts the system's certificates (a proxy's CA lives
+    /// there, not in uv's bundled roots), and uv never downloads an interpreter of its own.
+    static let uvEnvironment = "UV_SYSTEM_CERTS=1 UV_PYTHON_DOWNLOADS=never"
+
+    /// Installs uv `version` from PyPI (with pip, in a throwaway virtualenv made by `python`) as the
+    /// single binary `binary`, unless `binary` already is that version. The binary lands with one
+    /// rename, so a build that is interrupted leaves no half-installed uv behind.
+    public static func installUV(version: String, binary: String, python: String, pipCache: String,
+                                 indexURL: String? = nil, extraIndexURLs: [String] = []) -> String {
+        let directory = (binary as NSString).deletingLastPathComponent
+        let root = (directory as NSString).deletingLastPathComponent
+        let q = LocalShell.quote
+        let wanted = "uv " + version
+        let pip = pipOptions(cacheDirectory: pipCache, indexURL: indexURL, extraIndexURLs: extraIndexURLs)
+        return "case \"$(\(q(binary)) --version 2>/dev/null)\" in \(q(wanted))|\(q(wanted + " "))*) ;; *) "
+            + "mkdir -p \(q(directory)) && t=$(mktemp -d \(q(root + "/.install-XXXXXX"))) && { "
+            + "\(q(python)) -m venv \"$t\" && \"$t/bin/python\" -m pip install -q \(pip) --no-deps \(q("uv==" + version))"
+            + " && mv -f \"$t/bin/uv\" \(q(binary)); s=$?; rm -rf \"$t\"; [ $s = 0 ]; } && \(q(binary)) --version ;; esac"
+    }
+
+    /// Creates a virtualenv with `python` at `venv` with uv (an existing one is replaced), without
+    /// the `.gitignore` and `CACHEDIR.TAG` uv writes at its top (one is a VCS file lintian flags,
+    /// the other tells backup tools to skip the installed tree).
+    public static func uvCreateVirtualenv(uv: String, python: String, venv: String, cacheDirectory: String) -> String {
+        let q = LocalShell.quote
+        return "rm -rf -- \(q(venv)) && \(uvEnvironment) \(q(uv)) venv -q --python \(q(python)) --cache-dir \(q(cacheDirectory)) \(q(venv))"
+            + " && rm -f -- \(q(venv + "/.gitignore")) \(q(venv + "/CACHEDIR.TAG"))"
+    }
+
+    /// Installs into the virtualenv at `venv` with `uv pip install`: files copied out of uv's cache
+    /// (never hard-linked: relocation rewrites them in place), no byte-code (relocation compiles it
+    /// with the installed paths); `arguments` as for ``pipInstall(venv:arguments:cacheDirectory:indexURL:extraIndexURLs:)``.
+    /// uv looks for a package in the extra indexes first and stops at the first index that has it
+    /// (pip takes the highest version from all of them).
+    public static func uvPipInstall(uv: String, venv: String, arguments: [String], cacheDirectory: String,
+                                    indexURL: String? = nil, extraIndexURLs: [String] = []) -> String {
+        var options = ["--python", venv + "/bin/python", "--cache-dir", cacheDirectory, "--link-mode", "copy"]
+        if let indexURL { options += ["--index-url", indexURL] }
+        for url in extraIndexURLs { options += ["--extra-index-url", url] }
+        return "\(uvEnvironment) \(LocalShell.quote(uv)) pip install -q "
+            + (options + arguments).map(LocalShell.quote).joined(separator: " ")
+    }
+
     /// Lists the ELF files (not symlinks) under `directory`, one absolute path a line, with `python`.
     public static func listELFFiles(under directory: String, python: String) -> String {
         let program = "import os,sys\nfor top,dirs,files in os.walk(sys.argv[1]):\n for n in files:\n  p=os.path.join(top,n)\n  if os.path.islink(p): continue\n  try:\n   with open(p,'rb') as f:\n    if f.read(4)==b'\\x7fELF': print(p)\n  except OSError: pass\n"

@@ -42,8 +42,12 @@ extension Deployment {
         public var pipCacheDirectory = ".cache/fab-pip"
         /// Where builds happen on the build host, relative to the login user's home.
         public var buildDirectory = "fab-builds"
-        /// Upgrade pip (and install wheel) in the new virtualenv before the requirements.
+        /// Upgrade pip (and install wheel) in the new virtualenv before the requirements (pip only:
+        /// uv's virtualenv holds no pip).
         public var upgradePip = true
+        /// What installs the virtualenv's packages: ``Installer/uv`` (the default; ``Installer`` says
+        /// why) or ``Installer/pip``. `FAB_INSTALLER` in the environment (`pip`, `uv`, `uv==VERSION`) overrides it.
+        public var installer: Installer = .uv
         /// Files and directories left out of the package (shell patterns matched against each path component).
         public var excludes = [".git", "*.bak", "*.orig", ".gitignore", "fabfile.swift", "__pycache__", "*.pyc", "*.deb", "VERSION"]
         /// The project's version file (one version a line, relative to the project): when it exists it

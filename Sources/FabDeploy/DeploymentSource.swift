@@ -95,6 +95,13 @@ public struct DeploymentSource: Sendable {
         return entries
     }
 
+    /// The committed content of `path` (relative to the project), or nil when the tree has no such file.
+    /// - Throws: ``FabError`` when git cannot read the blob.
+    public func fileContents(_ path: String) throws -> String? {
+        guard let entry = try entries().first(where: { $0.path == path }) else { return nil }
+        return String(decoding: try Self.gitData(["cat-file", "blob", entry.object], in: repositoryRoot), as: UTF8.self)
+    }
+
     /// Whether a component of `path` matches one of the shell patterns.
     public static func isExcluded(_ path: String, _ patterns: [String]) -> Bool {
         path.split(separator: "/").contains { component in

@@ -63,22 +63,28 @@ extension Deployment {
     }
 
     /// The state a build starts from: the staged paths of this layout, and a package description
-    /// with the settings' fields.
-    func makeState(_ prepared: PreparedBuild) -> BuildState {
+    /// with the settings' fields (or `package`, for another member of the family, staged in its own
+    /// directory; with `shipsCode` false it has no code directory and reads requirements from the source).
+    func makeState(_ prepared: PreparedBuild, package given: PackageSpec? = nil, shipsCode: Bool = true) -> BuildState {
         let build = fab.on(settings.buildHost)
         let dir = prepared.buildDirectory
-        let staging = dir + "/pkg"
-        let code = settings.layout.codePath(installRoot: installRoot).map { staging + $0 }
-        var package = PackageSpec(name: packageName, version: prepared.version, maintainer: settings.maintainer,
+        var package: PackageSpec
+        if let given {
+            package = given
+        } else {
+            package = PackageSpec(name: packageName, version: prepared.version, maintainer: settings.maintainer,
                                   synopsis: settings.synopsis ?? ControlFileBuilder.defaultSynopsis(package: packageName, app: app),
-                                  stagingDirectory: staging)
-        package.depends = runDeps
-        package.section = settings.section
-        package.priority = settings.priority
-        package.branch = prepared.source.branch
-        package.commit = prepared.source.shortCommit
-        package.sourceDateEpoch = prepared.source.commitTime
-        package.maintainerScriptsDirectory = dir + "/src/debian"
+                                  stagingDirectory: dir + "/pkg")
+            package.depends = runDeps
+            package.maintainerScriptsDirectory = dir + "/src/debian"
+        }
+        package.section = given?.section ?? settings.section
+        package.priority = given?.priority ?? settings.priority
+        package.branch = package.branch ?? prepared.source.branch
+        package.commit = package.commit ?? prepared.source.shortCommit
+        package.sourceDateEpoch = package.sourceDateEpoch ?? prepared.source.commitTime
+        let staging = package.stagingDirectory
+        let code = shipsCode ? settings.layout.codePath(installRoot: installRoot).map { staging + $0 } : nil
         let timings = fab.state[Self.timingsKey] ?? BuildTimings()
         return BuildState(deployment: self, build: build, buildDirectory: dir, sourceDirectory: dir + "/src", stagingDirectory: staging,
                           installRoot: installRoot, stagedRoot: staging + installRoot,
@@ -91,7 +97,8 @@ extension Deployment {
 
     /// The virtualenv builder for this build's staged virtualenv.
     func virtualenvBuilder(_ state: BuildState) -> VirtualenvBuilder {
-        VirtualenvBuilder(deployment: self, build: state.build, venv: state.virtualenv, cache: state.pipCache)
+        VirtualenvBuilder(deployment: self, build: state.build, venv: state.virtualenv,
+                          installer: InstallerCommands(settings, home: state.prepared.home))
     }
 
     /// The context the kit's ``BuildStep``s (sub-apps, LESS, collectstatic...) run in.
@@ -154,7 +161,8 @@ extension Deployment {
         let version = state.pythonVersion ?? "?"
         say(settings.buildHost, dryRun ? "dry run: the virtualenv would be built with Python \(version)" : "virtualenv ready in \(Self.seconds(since: state.virtualenvStarted)) (Python \(version))")
         try await runBuildSteps(.installed, stepContext(state))
-        state.mark = state.timings.add(buildSteps.isEmpty ? "pip" : "pip+steps", since: state.mark)
+        let tool = settings.installer.tool.rawValue
+        state.mark = state.timings.add(state.timingPrefix + (buildSteps.isEmpty ? tool : tool + "+steps"), since: state.mark)
     }
 
     /// `strip`: native code loses its symbols, as dh_strip does, before relocation, so RECORD gets the
@@ -193,7 +201,7 @@ extension Deployment {
             say(settings.buildHost, "\(elfFiles.count) ELF files; dpkg-shlibdeps: \(shlibs.joined(separator: ", "))")
             try await reportShlibdepsWarnings(ShlibdepsWarnings(standardError: output.stderr), log: state.buildDirectory + "/shlibdeps.log", on: build)
         }
-        let linked = try await treeDepends(on: build, staging: state.stagingDirectory)
+        let linked = try await treeDepends(on: build, staging: state.stagingDirectory, providedBy: state.providedPaths)
         if !linked.isEmpty { say(settings.buildHost, "symlinks leaving the package need: \(linked.joined(separator: ", "))") }
         state.package.treeDepends += shlibs + linked
     }
@@ -206,7 +214,7 @@ extension Deployment {
         let package = state.package
         try await build.run(DeploymentCommands.moveSystemdUnits(stagingDirectory: staging))
         let doc = staging + "/usr/share/doc/" + package.name
-        try await installLintOverrides(on: build, stagingDirectory: staging, sourceDirectory: state.sourceDirectory)
+        try await installLintOverrides(on: build, stagingDirectory: staging, sourceDirectory: state.sourceDirectory, package: package.name)
         try await build.hide(.running) {
             try await build.run("mkdir -p \(q(doc)) && cat > \(q(doc + "/copyright"))", stdin: DeploymentCommands.copyright(package: package.name, app: app, maintainer: package.maintainer))
             try await build.run("gzip -9n > \(q(doc + "/changelog.gz"))",
@@ -263,7 +271,8 @@ extension Deployment {
         state.artifact = try await fetchThroughGates(
             BuiltPackage(remotePath: remote, remoteSHA256: state.remoteSHA256, fileName: fileName, version: package.version,
                          architecture: package.architecture, branch: state.prepared.source.branch, commit: state.prepared.source.shortCommit,
-                         auditedFiles: state.auditedFiles),
+                         auditedFiles: state.auditedFiles, package: package.name, timingPrefix: state.timingPrefix,
+                         lastInBuildDirectory: state.lastInBuildDirectory),
             timings: &state.timings, mark: &state.mark)
     }
 

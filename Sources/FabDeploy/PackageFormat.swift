@@ -77,11 +77,13 @@ public struct DebFormat: PackageFormat {
             }
         }
         try await build.run(DeploymentCommands.md5sums(stagingDirectory: staging))
+        // Modes set, not left to the build user's umask (077 would give 0600): the same bytes from any host.
         try await build.hide(.running) {
             try await build.run("cat > \(q(debian + "/control"))", stdin: control)
             if !conffiles.isEmpty {
                 try await build.run("cat > \(q(debian + "/conffiles"))", stdin: conffiles)
             }
+            try await build.run("cd \(q(debian)) && chmod 0644 control md5sums && if [ -f conffiles ]; then chmod 0644 conffiles; fi")
         }
     }
 

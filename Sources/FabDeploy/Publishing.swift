@@ -33,25 +33,38 @@ extension Deployment {
     ///   does not match the file, the repository already has that version or a higher one (nothing is
     ///   changed then), or the repository does not list it after including it.
     public func pushToRepo(deb: String? = nil) async throws {
-        let path: String, version: String, architecture: String, hash: String, name: String
         if deb == nil, dryRun, fab.state[Self.built] == nil, let plan = fab.state[Self.planned] {
             // A dry run's deb task made nothing: plan the push of what it would have made.
-            (path, version, architecture, hash, name) = (plan.path, plan.version, plan.architecture, "", self.packageName)
-        } else {
-            path = try deb.map { Self.absolute($0, base: FileManager.default.currentDirectoryPath) } ?? latestArtifact()
-            let package = try DebPackage(path: path)
-            // A given .deb may be another package this kit built (a config or manifest package): its
-            // manifest says it passed the gates. Without one, only the app's package is looked for.
-            let expected = deb == nil ? self.packageName : package.control.package ?? ""
-            guard package.control.package == expected, let packageVersion = package.control.version,
-                  let packageArchitecture = package.control.architecture else {
-                throw FabError(.invalidArgument, "\(path) is not a \(self.packageName) package (it is \(package.control.package ?? "unnamed")).")
-            }
-            // Only a build that passed every gate is published: its manifest must say so and match the file.
-            let manifest = try ArtifactManifest.verify(deb: path, package: expected, version: packageVersion, architecture: packageArchitecture)
-            (version, architecture, hash, name) = (packageVersion, packageArchitecture, manifest.sha256, expected)
+            try await publish(path: plan.path, package: packageName, version: plan.version, architecture: plan.architecture, hash: "")
+            return
         }
-        let packageName = name
+        guard let deb else {
+            try await publish(deb: try latestArtifact(), package: packageName)
+            return
+        }
+        // A given .deb may be another package this kit built (a config or manifest package, a member
+        // of the family): its manifest says it passed the gates.
+        let path = Self.absolute(deb, base: FileManager.default.currentDirectoryPath)
+        try await publish(deb: path, package: try DebPackage(path: path).control.package ?? packageName)
+    }
+
+    /// Publishes the .deb at `path`, a build of `package` (this app's or another member of its
+    /// family), as ``pushToRepo(deb:)`` does.
+    /// - Throws: ``FabError`` when the file is not a `package` package, its manifest is missing,
+    ///   rejected or does not match, or the repository refuses it (see ``pushToRepo(deb:)``).
+    func publish(deb path: String, package packageName: String) async throws {
+        let package = try DebPackage(path: path)
+        guard package.control.package == packageName, let version = package.control.version,
+              let architecture = package.control.architecture else {
+            throw FabError(.invalidArgument, "\(path) is not a \(packageName) package (it is \(package.control.package ?? "unnamed")).")
+        }
+        // Only a build that passed every gate is published: its manifest must say so and match the file.
+        let manifest = try ArtifactManifest.verify(deb: path, package: packageName, version: version, architecture: architecture)
+        try await publish(path: path, package: packageName, version: version, architecture: architecture, hash: manifest.sha256)
+    }
+
+    /// Uploads, includes and archives a checked .deb (`hash` is its SHA-256, empty in a dry run's plan).
+    private func publish(path: String, package packageName: String, version: String, architecture: String, hash: String) async throws {
         let repo = fab.on(settings.repositoryHost)
         let q = repo.quote
         let fileName = DeploymentCommands.debFileName(package: packageName, version: version, architecture: architecture)
@@ -98,7 +111,7 @@ extension Deployment {
         }
     }
 
-    /// The version the reprepro distribution serves, or nil.
+    /// The version of `package` (nil for the app's) the reprepro distribution serves, or nil.
     func currentVersion(base: String, codename: String, package: String? = nil) async throws -> String? {
         let packageName = package ?? self.packageName
         let repo = fab.on(settings.repositoryHost)
@@ -113,7 +126,7 @@ extension Deployment {
         guard case let .reprepro(base, codename, _) = settings.repository, let archiveRoot = settings.repository.archiveDirectory else {
             throw FabError(.invalidArgument, "rollback needs a reprepro repository (settings.repository).")
         }
-        let key = StateKey<Bool>("fab-deploy.rollback.\(version)")
+        let key = StateKey<Bool>("fab-deploy.rollback.\(packageName).\(version)")
         _ = try await fab.state.value(for: key) {
             let repo = fab.on(settings.repositoryHost)
             let wanted: DebianVersion

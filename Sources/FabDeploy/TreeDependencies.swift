@@ -232,11 +232,18 @@ extension Deployment {
     /// found on the build host with ``TreeDependencies``; warns about scripts whose interpreter no
     /// package provides. Read-only.
     /// - Throws: ``FabError`` when the virtualenv's interpreter belongs to no package.
-    func treeDepends(on build: Fab, staging: String) async throws -> [String] {
+    /// - Parameter providedBy: paths that a package this one depends on provides (the family's
+    ///   virtualenv): chains that start inside them are left out.
+    func treeDepends(on build: Fab, staging: String, providedBy: [String] = []) async throws -> [String] {
         let venv = settings.layout.virtualenvPath(installRoot: installRoot)
         let inspection = try await read(build, TreeDependencies.inspectCommand(staging: staging, python: settings.python, virtualenv: venv), planned: "")
-        let links: [TreeDependencies.ExternalLink]
-        do { links = try TreeDependencies.externalLinks(fromInspection: inspection) } catch {
+        var links: [TreeDependencies.ExternalLink]
+        do {
+            links = try TreeDependencies.externalLinks(fromInspection: inspection)
+            links.removeAll { link in
+                link.hops.first.map { hop in providedBy.contains { hop == $0 || hop.hasPrefix($0 + "/") } } ?? false
+            }
+        } catch {
             throw FabError(.aborted, "[\(settings.buildHost)] the symlink inspection printed something that is not its JSON lines (\(error)); run the build again with keepBuildDirectory to look at the tree.")
         }
         guard let search = TreeDependencies.ownerSearch(links.flatMap(\.hops)) else { return [] }

@@ -2,7 +2,7 @@ import FabCore
 import Foundation
 
 /// Builds a virtualenv in the staged tree on the build host: creates it with the build interpreter,
-/// installs into it with pip (through the persistent cache and the configured indexes), strips its
+/// installs into it with its ``Installer`` (through the persistent cache and the configured indexes), strips its
 /// native code as dh_strip does, and relocates it from the staged path to the install path, with the
 /// audit that no packaged file still names the build directory.
 struct VirtualenvBuilder: Sendable {
@@ -12,8 +12,8 @@ struct VirtualenvBuilder: Sendable {
     let build: Fab
     /// The staged virtualenv's path on the build host.
     let venv: String
-    /// pip's cache on the build host.
-    let cache: String
+    /// The installer's commands (pip or uv, with their caches and the indexes).
+    let installer: InstallerCommands
 
     var settings: Deployment.Settings { deployment.settings }
 
@@ -24,23 +24,21 @@ struct VirtualenvBuilder: Sendable {
                                   planned: Self.plannedPythonVersion(settings.python))
     }
 
-    /// Creates the virtualenv, and upgrades pip and wheel in it when ``Deployment/Settings/upgradePip``.
+    /// Installs uv on the build host when it is the installer and that version is not there yet, then
+    /// creates the virtualenv (with pip, upgrading pip and wheel in it when ``Deployment/Settings/upgradePip``).
     func create() async throws {
         try await build.step("virtualenv") {
-            try await build.run(DeploymentCommands.createVirtualenv(python: settings.python, venv: venv))
-            if settings.upgradePip {
-                try await build.run(DeploymentCommands.pipInstall(venv: venv, arguments: ["--upgrade", "pip", "wheel"], cacheDirectory: cache,
-                                                                  indexURL: settings.indexURL, extraIndexURLs: settings.extraIndexURLs))
-            }
+            try await build.run(installer.prepare)
+            for command in installer.createVirtualenv(venv: venv) { try await build.run(command) }
         }
     }
 
-    /// Runs `pip install ARGUMENTS` in the virtualenv (nothing when `arguments` is empty).
+    /// Runs `pip install ARGUMENTS` or `uv pip install ARGUMENTS` in the virtualenv (nothing when
+    /// `arguments` is empty).
     func install(_ arguments: [String]) async throws {
         guard !arguments.isEmpty else { return }
-        try await build.step("pip install") {
-            try await build.run(DeploymentCommands.pipInstall(venv: venv, arguments: arguments, cacheDirectory: cache,
-                                                              indexURL: settings.indexURL, extraIndexURLs: settings.extraIndexURLs))
+        try await build.step("\(installer.installer.tool.rawValue) install") {
+            try await build.run(installer.install(venv: venv, arguments: arguments))
         }
     }
 

@@ -16,12 +16,13 @@ final class CapturedOutput: @unchecked Sendable {
 
 /// Builds on a real build host: this machine's test user over a test sshd (no sudo: the apt step is
 /// skipped because every kit package is installed here and the apt stamp is fresh). No network: the
-/// project has no requirements from an index and pip is not upgraded.
+/// project has no requirements from an index, pip installs and is not upgraded (InstallerTests.swift
+/// builds with uv, from PyPI).
 @Suite("Deployment builds on a real build host", .serialized,
        .enabled(if: haveTool("/usr/sbin/sshd") && haveTool(debianPython) && haveTool("/usr/bin/dpkg-deb") && getuid() == 0))
 struct DeploymentBuildTests {
     /// A project in a fresh git repository, committed on `main`.
-    private func makeProject(_ tmp: TemporaryDirectory, files: [String: String]) throws -> String {
+    func makeProject(_ tmp: TemporaryDirectory, files: [String: String]) throws -> String {
         let project = tmp.path + "/project"
         for (path, text) in files { try tmp.write("project/" + path, text) }
         try mustRun(["/bin/sh", "-c", "cd \"$1\" && git init -q -b main . && git add -A && git -c user.name=t -c user.email=t@t commit -q -m one", "sh", project])
@@ -29,7 +30,7 @@ struct DeploymentBuildTests {
     }
 
     /// A deployment whose build host is `server`, with the apt step already done for its user.
-    private func makeDeployment(_ server: SSHServer, output: CapturedOutput, app: String, project: String, artifacts: String,
+    func makeDeployment(_ server: SSHServer, output: CapturedOutput, app: String, project: String, artifacts: String,
                                 debug: Bool = false,
                                 configure: @escaping (inout Deployment.Settings) -> Void) async throws -> Deployment {
         let user = try TestUser.standard()
@@ -43,6 +44,7 @@ struct DeploymentBuildTests {
         return try await Deployment(Fab(host: nil, runtime: runtime), app: app, projectDirectory: project) { settings in
             settings.python = debianPython
             settings.upgradePip = false
+            settings.installer = .pip
             settings.lint.enabled = false
             settings.artifactDirectory = artifacts
             configure(&settings)
@@ -50,7 +52,7 @@ struct DeploymentBuildTests {
     }
 
     /// The build directories left on the build host for `app`.
-    private func leftovers(app: String) throws -> [String] {
+    func leftovers(app: String) throws -> [String] {
         let home = try TestUser.standard().home
         return (try? FileManager.default.contentsOfDirectory(atPath: "\(home)/fab-builds/\(app)")) ?? []
     }

@@ -110,7 +110,7 @@ struct LintPolicyTests {
             #expect(error.message.contains("lint.accept[\"embedded-library\"] has no reason"), "\(error.message)")
         }
         let deploy = try await offlineDeployment { $0.lint.accept["embedded-library"] = "the wheel bundles it" }
-        #expect(deploy.fabLintOverrides.hasSuffix("# Accepted in the fabfile: the wheel bundles it\nvrmd-demo: embedded-library\n"))
+        #expect(deploy.fabLintOverrides(package: deploy.packageName).hasSuffix("# Accepted in the fabfile: the wheel bundles it\nvrmd-demo: embedded-library\n"))
     }
 
     @Test("The default synopsis never starts with the package name")

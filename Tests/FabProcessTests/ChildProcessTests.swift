@@ -122,8 +122,17 @@ struct ChildProcessTests {
         defer { close(fd) }
         let child = try ChildProcess.spawn(executable: "sleep", arguments: ["30"], standardOutput: .pipe)
         defer { child.terminate() }
-        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd").compactMap { Int($0) }.sorted()
+        // sleep briefly holds descriptors of its own while it starts (the locale archive): look until
+        // only 0, 1 and 2 remain, for up to 5 s. An inherited descriptor never goes away.
+        var descriptors: [Int] = []
+        for _ in 0..<250 {
+            descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd").compactMap { Int($0) }.sorted()
+            if descriptors == [0, 1, 2] { break }
+            usleep(20_000)
+        }
         #expect(descriptors == [0, 1, 2])
+        let held = descriptors.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(child.pid)/fd/\($0)") }
+        #expect(!held.contains(directory + "/held"), "the child holds the parent's file: \(held)")
         #expect(getpgid(child.pid) == child.pid, "the child leads its own process group")
         #expect(getsid(child.pid) == child.pid, "the child leads its own session, without a controlling terminal")
         #expect(getsid(child.pid) != getsid(0))
