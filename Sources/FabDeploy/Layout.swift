@@ -171,7 +171,8 @@ extension Deployment.Layout {
             commands.append("mkdir -p \(q(staging + code)) && tar -C \(q(source)) \(options) -cf - . | tar -C \(q(staging + code)) -xf -")
         }
         if directories["etc"] == nil {
-            commands.append("if [ -d \(q(source + "/etc")) ]; then mkdir -p \(q(staging + "/etc")) && cp -R \(q(source + "/etc/.")) \(q(staging + "/etc/")); fi")
+            // The excludes hold here too: a family's app package leaves out what a config package ships.
+            commands.append("if [ -d \(q(source + "/etc")) ]; then mkdir -p \(q(staging + "/etc")) && tar -C \(q(source + "/etc")) \(excluded.joined(separator: " ")) -cf - . | tar -C \(q(staging + "/etc")) -xf -; fi")
         }
         func fail(_ sentence: String) -> String { "{ printf '%s\\n' \(q(sentence)) >&2; exit 1; }" }
         for (name, destination) in directories.sorted(by: { $0.value < $1.value }) {
