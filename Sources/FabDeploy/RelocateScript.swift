@@ -32,11 +32,12 @@ installed at FINAL_ROOT. Steps:
      the same sources give the same bytes on every build (see below).
   4. A direct_url.json whose file: URL names a path outside FINAL_ROOT (pip
      records the build machine's directory a project was installed from) is
-     deleted: that path exists only on the build machine.
+     deleted: that path exists only on the build machine. So is uv's
+     uv_cache.json (when uv installed a local project: a timestamp).
   5. Every *.dist-info/RECORD gets the hash (urlsafe base64 without padding, in
      the row's own algorithm) and size of each listed file that changed, a row
      for each byte-code file compiled from a listed source, no row for a file
-     that is gone (byte-code that did not compile, a deleted direct_url.json),
+     that is gone (byte-code that did not compile, a deleted direct_url.json or uv_cache.json),
      and its rows sorted as pip sorts them; so pip and importlib.metadata agree
      with the files, and RECORD lists what ships.
   6. Audit: every file (text or binary, byte-code included) and every symlink
@@ -464,6 +465,20 @@ def remove_build_direct_urls(build, final):
     return removed
 
 
+def remove_uv_cache_records(build):
+    """Delete each *.dist-info/uv_cache.json: uv's note of when it installed a
+    local project (a timestamp, so two builds of one commit would differ), which
+    only uv's cache on the build machine reads. Returns their paths."""
+    removed = []
+    for top, dirs, names in os.walk(build):
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(top, d)))
+        path = os.path.join(top, "uv_cache.json")
+        if top.endswith(".dist-info") and "uv_cache.json" in names and not os.path.islink(path):
+            os.unlink(path)
+            removed.append(path)
+    return removed
+
+
 # ---------------------------------------------------------------- RECORD
 
 def file_digest(path, algorithm):
@@ -617,6 +632,7 @@ def relocate(build, final, pairs, strip, summary):
         warn("%s does not compile with %s: no byte-code for it" % (rel, interpreter))
     removed = remove_build_direct_urls(build, final)
     summary["direct_url_removed"] = [os.path.relpath(p, build) for p in removed]
+    removed += remove_uv_cache_records(build)
     files, rows, added, dropped = refresh_records(build, final, result.get("cache_tag"), removed)
     summary["record"] = {"files": files, "entries": rows, "added": added, "dropped": dropped}
 
