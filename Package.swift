@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "FabfileModel", swiftSettings: swiftSettings),
         // The command line: arguments, fabfile discovery, plugin compilation and loading, output.
         .target(name: "FabCLI", dependencies: [
-            "FabCore", "FabDeploy", "FabArchive", "FabProcess", "FabfileModel",
+            "FabCore", "FabDeploy", "FabProcess", "FabfileModel", "CCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "fab", dependencies: ["FabCLI"], swiftSettings: swiftSettings,
