@@ -1,3 +1,4 @@
+import FabProcess
 import Foundation
 import Testing
 @testable import FabCLI
@@ -153,6 +154,18 @@ struct ToolchainTests {
         #expect(result.status == 69, "\(result.stderr)")
         #expect(result.stderr.contains("failed (exit status 3) without saying why"), "\(result.stderr)")
         #expect(!result.stderr.contains("did not compile"), "\(result.stderr)")
+    }
+
+    @Test("fab starts without loading libarchive (opened on first use)")
+    func libarchiveNotLoadedAtStart() throws {
+        let binary = try #require(FabProcess.binary)
+        // What ldd prints: the dynamic loader lists the libraries it would load, and runs nothing.
+        let listed = try ProcessRunner.run(executable: binary, arguments: [], environment: .exactly(["LD_TRACE_LOADED_OBJECTS": "1"]),
+                                           deadline: .seconds(30))
+        let libraries = listed.stdout
+        #expect(libraries.contains("libssh2"), "\(libraries)")
+        #expect(!libraries.contains("libarchive"), "\(libraries)")
+        #expect(!libraries.contains("libxml2"), "\(libraries)")
     }
 
     @Test("cache keys hash with SHA-256")
