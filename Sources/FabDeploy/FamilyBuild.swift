@@ -234,7 +234,8 @@ extension Deployment {
     // MARK: - The app package
 
     /// Builds the app package of the prepared build on `venv`: its code, the project installed without
-    /// its dependencies (see ``ProjectInstall``), `Depends: VENV (= V)`, and with `dependsOnConfig`
+    /// its dependencies (see ``ProjectInstall``), the project's maintainer scripts (`debian/postinst`,
+    /// `prerm`, ...), `Depends: VENV (= V)`, and with `dependsOnConfig`
     /// the virtual ``configVirtualPackage``. Needs ``prepareApp(branch:version:)`` first; removes the
     /// build directory afterwards unless ``Settings/keepBuildDirectory``.
     /// - Throws: ``FabError`` when prepareApp did not run or a gate rejects the package.
@@ -271,6 +272,9 @@ extension Deployment {
                                synopsis: settings.synopsis ?? ControlFileBuilder.defaultSynopsis(package: packageName, app: app),
                                stagingDirectory: prepared.buildDirectory + "/pkg")
         spec.depends = runDeps + [venv.pinned] + (dependsOnConfig ? [configVirtualPackage] : [])
+        // The project's maintainer scripts (debian/postinst, prerm, ...) start and stop the service:
+        // they belong to the package that ships the code, as in the single package.
+        spec.maintainerScriptsDirectory = prepared.buildDirectory + "/src/debian"
         var state = makeState(prepared, package: spec, shipsCode: true)
         state.providedPaths = [settings.layout.virtualenvPath(installRoot: installRoot)]
         state.lastInBuildDirectory = lastInBuildDirectory
