@@ -184,5 +184,20 @@ struct PackageFamilyTests {
         #expect(try field(sixth.parts.last?.artifact, "Depends") == "demo (= \(sixth.app.version)), demo-config-prod (= \(sixth.parts[0].version))")
         #expect(try bench.published("server").contains("server 1") && bench.published("demo-config-prod").contains("demo-config-prod 1"))
     }
+
+    @Test("buildAppPackage without prepareApp says so and runs nothing")
+    func appPackageNeedsPreparedBuild() async throws {
+        let bench = try PublishBench()
+        defer { bench.stop() }
+        let deploy = try await bench.deployment()
+        let venv = FamilyMember(package: "vrmd-demo-venv", version: "1", architecture: "all", artifact: nil, origin: .repository)
+        do {
+            _ = try await deploy.buildAppPackage(venv: venv)
+            Issue.record("buildAppPackage built without a prepared build")
+        } catch {
+            #expect("\(error)".contains("buildAppPackage(venv:) needs a build prepared by prepareApp(), in the same task or run."), "\(error)")
+        }
+        #expect(bench.output.value.isEmpty, "something ran: \(bench.output.value)")
+    }
 }
 #endif
