@@ -120,6 +120,10 @@ struct WhoisEndToEndTests {
         #expect(rolledBack.stdout.contains("web1  vrmd-whois  1          1\nno drift in 1 package on 1 host"), "\(rolledBack.outputTail(lines: 20))")
         #expect(try whois(host: web.host).contains("EXAMPLE.COM"))
 
+        // The machines share this host's network, and web1's whoisd listens on 0.0.0.0:4343, the
+        // family's production port: left running, it would answer the questions asked of web2 (and
+        // hold the port web2's whoisd needs). web1 has done its part.
+        try web.shutdown()
         try deployFamily(build: build, repoHost: repoHost, served: served, work: work, fab: fab)
     }
 
@@ -185,6 +189,7 @@ struct WhoisEndToEndTests {
         #expect(try installed("vrmd-whois-config-staging").hasPrefix("ii ") == false)
         #expect(try web.run("grep -x 'port = 4343' /etc/vrmd-whois/whoisd.conf").status == 0)
         #expect(try whois(host: web.host, port: 4343).contains("EXAMPLE.COM"))
+        #expect(try WhoisMaintainerScriptTests.pidfileProcessListens(on: web, port: 4343), "web2's whoisd does not hold port 4343 after the install")
         #expect(try whois(host: web.host, port: 4343, query: "family.test").contains("No match for \"FAMILY.TEST\""))
 
         // A code-only change: only the app (and the manifests that pin it) are built and pushed.
@@ -212,6 +217,7 @@ struct WhoisEndToEndTests {
         try #require(upgraded.status == 0, "family upgrade failed:\n\(upgraded.outputTail(lines: 60))")
         #expect(try installed("vrmd-whois") == "ii " + v2)
         #expect(try whois(host: web.host, port: 4343, query: "family.test").contains("Domain Name: FAMILY.TEST"))
+        #expect(try WhoisMaintainerScriptTests.pidfileProcessListens(on: web, port: 4343), "web2's whoisd does not hold port 4343 after the upgrade")
         #expect(upgraded.stdout.contains("no drift in "), "\(upgraded.outputTail(lines: 20))")
 
         // Rollback across the split: the app goes back to v1 and keeps the venv both use.
@@ -221,6 +227,7 @@ struct WhoisEndToEndTests {
         #expect(try installed("vrmd-whois-venv") == "ii " + (venvBefore ?? ""))
         #expect(try whois(host: web.host, port: 4343, query: "family.test").contains("No match for \"FAMILY.TEST\""))
         #expect(try whois(host: web.host, port: 4343).contains("EXAMPLE.COM"))
+        #expect(try WhoisMaintainerScriptTests.pidfileProcessListens(on: web, port: 4343), "web2's whoisd does not hold port 4343 after the rollback")
         #expect(rolledBack.stdout.contains("no drift in "), "\(rolledBack.outputTail(lines: 20))")
         print(rolledBack.stdout.split(separator: "\n").filter { $0.hasPrefix("HOST") || $0.hasPrefix("web2 ") || $0.contains("drift") }.joined(separator: "\n"))
     }
