@@ -74,6 +74,14 @@ extension Deployment {
         }
         let timings = TimingsBox(fab.state[Self.timingsKey] ?? BuildTimings())
         let started = ContinuousClock.now, before = timings.value.total
+        // Every package built here waits for the family's verdict (FamilyGates): all kept, or none.
+        let gates = FamilyGates(root: prepared.buildDirectory + "/lint")
+        fab.state[Self.familyGatesKey] = gates
+        fab.state[Self.familyTimingsKey] = timings
+        defer {
+            fab.state[Self.familyGatesKey] = nil
+            fab.state[Self.familyTimingsKey] = nil
+        }
         var family: PackageFamily
         do {
             let venv = try await virtualenvPackage(prepared, timings: timings)
@@ -83,10 +91,16 @@ extension Deployment {
             var context = FamilyContext(deployment: self, venv: venv, app: app, parts: [], prepared: prepared, timings: timings,
                                         started: familyStarted)
             for part in parts {
+                let mark = ContinuousClock.now, counted = timings.value.total
                 let member = try await part.build(in: context)
+                // What the part's own timings (merged under parts/) do not cover: rendering, looking for a reusable build.
+                timings.value.add("parts/other", seconds: max(0, Self.seconds(from: mark) - (timings.value.total - counted)))
                 context.parts.append(member)
             }
             family.parts = context.parts
+            let placed = try await judgeFamily(gates, buildDirectory: prepared.buildDirectory, timings: timings)
+            family = family.placing(placed)
+            if family.app.origin == .built, let app = family.app.artifact { fab.state[Self.built] = app }
             let mark = ContinuousClock.now
             if !settings.keepBuildDirectory {
                 let build = fab.on(settings.buildHost)
@@ -94,6 +108,7 @@ extension Deployment {
             }
             timings.value.add("cleanup", since: mark)
         } catch {
+            await abandonFamilyGates(gates)
             // The steps that finished are in the timings; the rest of the time went to the one that failed.
             let failedAfter = Self.seconds(from: started) - (timings.value.total - before)
             await abandonBuild(directory: prepared.buildDirectory, timings: timings.value, failedAfter: failedAfter)
@@ -152,6 +167,8 @@ extension Deployment {
         var state = makeState(prepared, package: spec, shipsCode: false)
         state.timingPrefix = "venv/"
         state.lastInBuildDirectory = false
+        // Its lintian (seconds on thousands of files) overlaps the rest of a family's build.
+        state.lintsAlone = true
         state.timings = timings.value
         state.mark = mark
         defer { timings.value = state.timings }
