@@ -44,7 +44,7 @@ extension Deployment {
         /// packages of a family are still to be built there.
         var lastInBuildDirectory = true
         /// In a family (``FamilyGates``): lintian starts on it at once, in a process of its own,
-        /// instead of with the family's other packages once all are built (for the big virtualenv
+        /// instead of with the family's other packages once all are built (the big virtualenv
         /// package, whose lintian then overlaps the rest of the build).
         var lintsAlone = false
     }

@@ -291,6 +291,8 @@ extension Deployment {
         var state = makeState(prepared, package: spec, shipsCode: true)
         state.providedPaths = [settings.layout.virtualenvPath(installRoot: installRoot)]
         state.lastInBuildDirectory = lastInBuildDirectory
+        // Its lintian runs with the parts', in one process: a process of its own overlapping the parts'
+        // builds was slower on the loaded 2-core machine (lintian wait 4.3-5.2 s against 3.7-4.1 s).
         state.timings = timings.value
         state.mark = .now
         defer { timings.value = state.timings }

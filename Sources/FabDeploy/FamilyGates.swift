@@ -6,9 +6,10 @@ import Foundation
 ///
 /// Inside ``Deployment/buildFamily(branch:version:parts:dependsOnConfig:push:)`` each package is
 /// fetched and checked (SHA-256, read-back) as soon as it is packed, and kept under a temporary name;
-/// lintian checks the packages on the build host, the big virtualenv package in a process of its own
-/// started at once (so it overlaps the app's build), the others in one process once all are built
-/// (lintian's start-up, most of its time on a small package, is then paid once). Then the verdict is
+/// lintian checks the packages on the build host: the big virtualenv package in a process of its own
+/// started as soon as it is packed (so it overlaps the rest of the build), the others in one process
+/// once all are built (lintian's start-up, about 2 s of CPU and most of its time on a small package,
+/// is then paid once for them). Then the verdict is
 /// the family's: when every package passed every gate, each is kept with its ``ArtifactManifest``;
 /// when one failed, none is: every package built in the call goes to `rejected/`, the others with a
 /// failed `family` gate naming the one that failed, so no part of that build can be pushed, now or
