@@ -26,7 +26,8 @@ let package = Package(
     targets: [
         // C libraries from Debian, found through pkg-config.
         .systemLibrary(name: "CLibSSH2", pkgConfig: "libssh2", providers: [.apt(["libssh2-1-dev"])]),
-        .systemLibrary(name: "CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // Headers only: libarchive is opened on first use (see its shim.h), so no pkg-config and no -larchive.
+        .systemLibrary(name: "CLibArchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Starting programs: posix_spawn in their own process group, pipes pumped without deadlock, deadlines.
@@ -48,7 +49,7 @@ let package = Package(
         .target(name: "FabfileModel", swiftSettings: swiftSettings),
         // The command line: arguments, fabfile discovery, plugin compilation and loading, output.
         .target(name: "FabCLI", dependencies: [
-            "FabCore", "FabDeploy", "FabArchive", "FabProcess", "FabfileModel",
+            "FabCore", "FabDeploy", "FabProcess", "FabfileModel", "CCrypto",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "fab", dependencies: ["FabCLI"], swiftSettings: swiftSettings,

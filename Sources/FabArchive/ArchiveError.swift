@@ -84,8 +84,8 @@ extension ArchiveError {
     /// libarchive's current message and errno for `archive`, for building an error.
     static func libarchiveState(_ archive: OpaquePointer?) -> (message: String?, errno: Int32?) {
         guard let archive else { return (nil, nil) }
-        let message = archive_error_string(archive).map { String(cString: $0) }
-        let number = archive_errno(archive)
+        let message = LibArchive.api.archive_error_string(archive).map { String(cString: $0) }
+        let number = LibArchive.api.archive_errno(archive)
         return (message, number == 0 ? nil : number)
     }
 

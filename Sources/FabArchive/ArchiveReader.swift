@@ -21,20 +21,21 @@ final class ArchiveReader {
         self.handle = handle
     }
 
-    deinit { archive_read_free(handle) }
+    deinit { LibArchive.api.archive_read_free(handle) }
 
     /// Makes a reader for an ar archive on an open descriptor (which must outlive the reader).
     ///
     /// - Throws: ``ArchiveError`` `.notDebianPackage` when the file is not an ar archive,
     ///   `.readFailed` when reading its start fails.
     static func ar(descriptor: Int32, path: String) throws -> ArchiveReader {
-        guard let handle = archive_read_new() else {
+        try LibArchive.open(for: path)
+        guard let handle = LibArchive.api.archive_read_new() else {
             throw ArchiveError(.cannotOpen, path: path, description: "\(path) cannot be read: libarchive could not allocate a reader")
         }
         let reader = ArchiveReader(handle: handle)
-        archive_read_support_format_ar(handle)
-        archive_read_support_filter_none(handle)
-        guard archive_read_open_fd(handle, descriptor, 64 * 1024) == ARCHIVE_OK else {
+        LibArchive.api.archive_read_support_format_ar(handle)
+        LibArchive.api.archive_read_support_filter_none(handle)
+        guard LibArchive.api.archive_read_open_fd(handle, descriptor, 64 * 1024) == ARCHIVE_OK else {
             // Opening already reads the start of the file to recognise the format.
             let state = ArchiveError.libarchiveState(handle)
             if state.errno == nil || state.errno == EILSEQ {
@@ -54,16 +55,16 @@ final class ArchiveReader {
     ///
     /// - Throws: ``ArchiveError/Code/damaged`` when the stream's start cannot be recognised.
     static func tar(inCurrentMemberOf outer: ArchiveReader, path: String, member: String) throws -> ArchiveReader {
-        guard let handle = archive_read_new() else {
+        guard let handle = LibArchive.api.archive_read_new() else {
             throw ArchiveError(.damaged, path: path, description: "\(path) cannot be read: libarchive could not allocate a reader")
         }
         let reader = ArchiveReader(handle: handle)
-        archive_read_support_format_tar(handle)
-        archive_read_support_filter_all(handle)
+        LibArchive.api.archive_read_support_format_tar(handle)
+        LibArchive.api.archive_read_support_filter_all(handle)
         let source = MemberSource(outer: outer)
         reader.memberSource = source
         // The source is kept alive by `reader.memberSource` for as long as libarchive may call back.
-        let status = archive_read_open(handle, Unmanaged.passUnretained(source).toOpaque(), nil, { _, clientData, buffer in
+        let status = LibArchive.api.archive_read_open(handle, Unmanaged.passUnretained(source).toOpaque(), nil, { _, clientData, buffer in
             guard let clientData, let buffer else { return -1 }
             let source = Unmanaged<MemberSource>.fromOpaque(clientData).takeUnretainedValue()
             return source.next(buffer)
@@ -79,7 +80,7 @@ final class ArchiveReader {
     /// - Throws: ``ArchiveError`` (`.truncated` or `.damaged`) when the header cannot be read.
     func nextEntry(path: String, member: String) throws -> OpaquePointer? {
         var entry: OpaquePointer?
-        let status = archive_read_next_header(handle, &entry)
+        let status = LibArchive.api.archive_read_next_header(handle, &entry)
         if status == ARCHIVE_EOF { return nil }
         guard status >= ARCHIVE_WARN, let entry else {
             throw failure(path: path, member: member, action: "read an entry header of")
@@ -95,7 +96,7 @@ final class ArchiveReader {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
-            let count = chunk.withUnsafeMutableBytes { archive_read_data(handle, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { LibArchive.api.archive_read_data(handle, $0.baseAddress, $0.count) }
             if count == 0 { return bytes }
             guard count > 0 else {
                 throw failure(path: path, member: member, action: "read data from")
@@ -112,7 +113,7 @@ final class ArchiveReader {
     ///
     /// - Throws: ``ArchiveError`` (`.truncated` or `.damaged`) when the data cannot be read.
     func skipData(path: String, member: String) throws {
-        guard archive_read_data_skip(handle) >= ARCHIVE_WARN else {
+        guard LibArchive.api.archive_read_data_skip(handle) >= ARCHIVE_WARN else {
             throw failure(path: path, member: member, action: "read data from")
         }
     }
@@ -148,7 +149,7 @@ private final class MemberSource {
         var block: UnsafeRawPointer?
         var size = 0
         var offset: la_int64_t = 0
-        let status = archive_read_data_block(outer.handle, &block, &size, &offset)
+        let status = LibArchive.api.archive_read_data_block(outer.handle, &block, &size, &offset)
         if status == ARCHIVE_EOF {
             buffer.pointee = nil
             return 0

@@ -44,7 +44,7 @@ struct DebLoader {
         var expectedEnd: Int64 = 8
         while true {
             var entry: OpaquePointer?
-            let status = archive_read_next_header(outer.handle, &entry)
+            let status = LibArchive.api.archive_read_next_header(outer.handle, &entry)
             if status == ARCHIVE_EOF { break }
             guard status >= ARCHIVE_WARN, let entry else {
                 let state = ArchiveError.libarchiveState(outer.handle)
@@ -62,10 +62,10 @@ struct DebLoader {
                                    description: "\(path) is damaged: the header of member \(index + 1) cannot be read",
                                    libraryMessage: state.message, systemErrno: state.errno)
             }
-            let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
+            let name = LibArchive.api.archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
             defer { index += 1 }
             // ar member: a 60-byte header, then the data padded to an even length.
-            let memberSize = Int64(archive_entry_size(entry))
+            let memberSize = Int64(LibArchive.api.archive_entry_size(entry))
             expectedEnd += 60 + memberSize + memberSize % 2
 
             if index == 0 {
@@ -122,9 +122,9 @@ struct DebLoader {
     private mutating func readControl(in outer: ArchiveReader, member: String) throws {
         let tar = try ArchiveReader.tar(inCurrentMemberOf: outer, path: path, member: member)
         while let entry = try tar.nextEntry(path: path, member: member) {
-            guard UInt32(archive_entry_filetype(entry)) == EntryFileType.regular,
-                  archive_entry_hardlink(entry) == nil else { continue }
-            let name = Self.normalized(archive_entry_pathname(entry).map { String(cString: $0) } ?? "")
+            guard UInt32(LibArchive.api.archive_entry_filetype(entry)) == EntryFileType.regular,
+                  LibArchive.api.archive_entry_hardlink(entry) == nil else { continue }
+            let name = Self.normalized(LibArchive.api.archive_entry_pathname(entry).map { String(cString: $0) } ?? "")
             if name.isEmpty { continue }
             controlFiles.append(name)
             switch name {

@@ -94,13 +94,13 @@ extension DebPackage {
 
         /// Reads the current libarchive entry.
         init(libarchiveEntry entry: OpaquePointer) {
-            let hardlink = archive_entry_hardlink(entry).map { String(cString: $0) }
-            let symlink = archive_entry_symlink(entry).map { String(cString: $0) }
+            let hardlink = LibArchive.api.archive_entry_hardlink(entry).map { String(cString: $0) }
+            let symlink = LibArchive.api.archive_entry_symlink(entry).map { String(cString: $0) }
             let kind: Kind
             if hardlink != nil {
                 kind = .hardlink
             } else {
-                kind = switch UInt32(archive_entry_filetype(entry)) {
+                kind = switch UInt32(LibArchive.api.archive_entry_filetype(entry)) {
                 case EntryFileType.directory: .directory
                 case EntryFileType.symlink: .symlink
                 case EntryFileType.characterDevice: .characterDevice
@@ -110,17 +110,17 @@ extension DebPackage {
                 default: .regular
                 }
             }
-            let uid = Int64(archive_entry_uid(entry))
-            let gid = Int64(archive_entry_gid(entry))
+            let uid = Int64(LibArchive.api.archive_entry_uid(entry))
+            let gid = Int64(LibArchive.api.archive_entry_gid(entry))
             self.init(
-                path: archive_entry_pathname(entry).map { String(cString: $0) } ?? "",
+                path: LibArchive.api.archive_entry_pathname(entry).map { String(cString: $0) } ?? "",
                 kind: kind,
-                size: kind == .regular ? Int64(archive_entry_size(entry)) : 0,
-                mode: UInt32(archive_entry_perm(entry)) & 0o7777,
-                owner: archive_entry_uname(entry).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? String(uid),
-                group: archive_entry_gname(entry).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? String(gid),
+                size: kind == .regular ? Int64(LibArchive.api.archive_entry_size(entry)) : 0,
+                mode: UInt32(LibArchive.api.archive_entry_perm(entry)) & 0o7777,
+                owner: LibArchive.api.archive_entry_uname(entry).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? String(uid),
+                group: LibArchive.api.archive_entry_gname(entry).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? String(gid),
                 uid: uid, gid: gid,
-                modificationTime: Int64(archive_entry_mtime(entry)),
+                modificationTime: Int64(LibArchive.api.archive_entry_mtime(entry)),
                 symlinkTarget: kind == .symlink ? symlink : nil,
                 hardlinkTarget: hardlink)
         }

@@ -99,7 +99,8 @@ public final class TarWriter {
     public init(format: Format = .pax, compression: Compression = .none, owner: Owner = .root,
                 name: String = "the tar stream",
                 sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let handle = archive_write_new() else {
+        try LibArchive.open(for: name)
+        guard let handle = LibArchive.api.archive_write_new() else {
             throw ArchiveError(.writeFailed, path: name, description: "\(name) cannot be started: libarchive could not allocate a writer")
         }
         self.handle = handle
@@ -107,16 +108,16 @@ public final class TarWriter {
         self.owner = owner
         self.target = SinkTarget(sink: sink)
 
-        try check(archive_write_set_format(handle, format.rawValue), "select the \(format.name) format")
+        try check(LibArchive.api.archive_write_set_format(handle, format.rawValue), "select the \(format.name) format")
         if let level = compression.gzipLevel {
-            try check(archive_write_add_filter_gzip(handle), "add gzip compression")
-            try check(archive_write_set_filter_option(handle, "gzip", "compression-level", String(level)),
+            try check(LibArchive.api.archive_write_add_filter_gzip(handle), "add gzip compression")
+            try check(LibArchive.api.archive_write_set_filter_option(handle, "gzip", "compression-level", String(level)),
                       "set the gzip level")
         } else {
-            try check(archive_write_add_filter_none(handle), "select no compression")
+            try check(LibArchive.api.archive_write_add_filter_none(handle), "select no compression")
         }
         // The target outlives the handle: both are released together in deinit, the handle first.
-        let status = archive_write_open2(handle, Unmanaged.passUnretained(target).toOpaque(), nil,
+        let status = LibArchive.api.archive_write_open2(handle, Unmanaged.passUnretained(target).toOpaque(), nil,
             { _, clientData, buffer, length in
                 guard let clientData else { return -1 }
                 let target = Unmanaged<SinkTarget>.fromOpaque(clientData).takeUnretainedValue()
@@ -129,7 +130,7 @@ public final class TarWriter {
         // Freeing an unfinished writer makes libarchive close it, which would write a trailer:
         // an abandoned stream must not look complete, so drop whatever comes now.
         target.discard = true
-        archive_write_free(handle)
+        LibArchive.api.archive_write_free(handle)
     }
 
     /// Adds a regular file with the given contents.
@@ -143,7 +144,7 @@ public final class TarWriter {
     ///   `.writeFailed` when libarchive refuses the entry; or whatever the sink throws.
     public func addFile(path: String, contents: some Collection<UInt8>, mode: UInt32 = 0o644, mtime: Int? = nil) throws {
         let entry = try makeEntry(path: path, type: EntryFileType.regular, mode: mode, mtime: mtime ?? Self.now())
-        archive_entry_set_size(entry.handle, la_int64_t(contents.count))
+        LibArchive.api.archive_entry_set_size(entry.handle, la_int64_t(contents.count))
         try writeHeader(entry, path: path)
         let written: Void? = try contents.withContiguousStorageIfAvailable { buffer in
             try writeData(UnsafeRawBufferPointer(buffer), path: path)
@@ -183,7 +184,7 @@ public final class TarWriter {
         let entry = try makeEntry(path: path, type: EntryFileType.regular, mode: fileMode,
                                   mtime: Int(file.status.st_mtim.tv_sec))
         let size = file.size
-        archive_entry_set_size(entry.handle, la_int64_t(size))
+        LibArchive.api.archive_entry_set_size(entry.handle, la_int64_t(size))
         try writeHeader(entry, path: path)
         var remaining = size
         try file.forEachChunk { chunk in
@@ -228,7 +229,7 @@ public final class TarWriter {
                                description: "The symlink \(path) cannot be added to \(name): its target is empty")
         }
         let entry = try makeEntry(path: path, type: EntryFileType.symlink, mode: 0o777, mtime: mtime ?? Self.now())
-        archive_entry_set_symlink_utf8(entry.handle, linkTarget)
+        LibArchive.api.archive_entry_set_symlink_utf8(entry.handle, linkTarget)
         try writeHeader(entry, path: path)
         try finishEntry(path: path)
     }
@@ -245,7 +246,7 @@ public final class TarWriter {
             throw ArchiveError(.writeFailed, path: name, description: "\(name) cannot be finished: an earlier write failed")
         case .open: break
         }
-        let status = archive_write_close(handle)
+        let status = LibArchive.api.archive_write_close(handle)
         if status < ARCHIVE_WARN {
             state = .failed
             throw failure("finish")
@@ -271,20 +272,20 @@ public final class TarWriter {
             throw ArchiveError(.writeFailed, path: name, description: "\(path) cannot be added to \(name): libarchive could not allocate an entry")
         }
         let raw = entry.handle
-        archive_entry_set_pathname_utf8(raw, path)
-        archive_entry_set_filetype(raw, type)
-        archive_entry_set_perm(raw, mode_t(mode & 0o7777))
-        archive_entry_set_uid(raw, la_int64_t(owner.uid))
-        archive_entry_set_gid(raw, la_int64_t(owner.gid))
-        archive_entry_set_uname_utf8(raw, owner.user)
-        archive_entry_set_gname_utf8(raw, owner.group)
-        archive_entry_set_mtime(raw, time_t(mtime), 0)
+        LibArchive.api.archive_entry_set_pathname_utf8(raw, path)
+        LibArchive.api.archive_entry_set_filetype(raw, type)
+        LibArchive.api.archive_entry_set_perm(raw, mode_t(mode & 0o7777))
+        LibArchive.api.archive_entry_set_uid(raw, la_int64_t(owner.uid))
+        LibArchive.api.archive_entry_set_gid(raw, la_int64_t(owner.gid))
+        LibArchive.api.archive_entry_set_uname_utf8(raw, owner.user)
+        LibArchive.api.archive_entry_set_gname_utf8(raw, owner.group)
+        LibArchive.api.archive_entry_set_mtime(raw, time_t(mtime), 0)
         return entry
     }
 
     private func writeHeader(_ entry: EntryHandle, path: String) throws {
         // Paths are stored as UTF-8 and converted while the header is written (see withUTF8CharacterType).
-        let status = withUTF8CharacterType { archive_write_header(handle, entry.handle) }
+        let status = withUTF8CharacterType { LibArchive.api.archive_write_header(handle, entry.handle) }
         if status < ARCHIVE_WARN {
             throw failure("write the header of \(path)")
         }
@@ -294,7 +295,7 @@ public final class TarWriter {
         var offset = 0
         while offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
-            let written = archive_write_data(handle, rest.baseAddress, rest.count)
+            let written = LibArchive.api.archive_write_data(handle, rest.baseAddress, rest.count)
             guard written > 0 else {
                 throw failure("write the contents of \(path)")
             }
@@ -303,7 +304,7 @@ public final class TarWriter {
     }
 
     private func finishEntry(path: String) throws {
-        if archive_write_finish_entry(handle) < ARCHIVE_WARN {
+        if LibArchive.api.archive_write_finish_entry(handle) < ARCHIVE_WARN {
             throw failure("finish \(path)")
         }
     }
@@ -350,9 +351,9 @@ private final class EntryHandle {
     let handle: OpaquePointer
 
     init?() {
-        guard let handle = archive_entry_new() else { return nil }
+        guard let handle = LibArchive.api.archive_entry_new() else { return nil }
         self.handle = handle
     }
 
-    deinit { archive_entry_free(handle) }
+    deinit { LibArchive.api.archive_entry_free(handle) }
 }

@@ -3,7 +3,7 @@ import Foundation
 
 extension FabfileBuildConfiguration {
     /// The configuration for compiling against `installation` with `compiler`: the `swiftc` command
-    /// ``PluginBuilder`` runs (Swift 6 mode, no `-D` conditions), the compiler's own version, and
+    /// ``PluginBuilder`` runs (Swift 6 mode, no `-D` conditions), the compiler's own version (when asked; else the one fab was built with), and
     /// `canImport` answered from fab's modules, the toolchain's modules and fab's C module maps.
     public init(installation: FabInstallation, compiler: SwiftCompiler) {
         // <toolchain>/usr/bin/swiftc → <toolchain>/usr/lib/swift/linux holds Foundation, Glibc, Dispatch...
@@ -14,7 +14,7 @@ extension FabfileBuildConfiguration {
                   clangModules: Set(installation.moduleMapPaths.map {
                       (($0 as NSString).deletingLastPathComponent as NSString).lastPathComponent
                   }),
-                  compilerVersion: Self.version(fromCompilerOutput: compiler.version) ?? Self.builtWithCompiler)
+                  compilerVersion: compiler.version.flatMap(Self.version(fromCompilerOutput:)) ?? Self.builtWithCompiler)
     }
 
     static var platformDirectory: String {

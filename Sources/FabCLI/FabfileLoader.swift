@@ -42,7 +42,7 @@ public struct FabfileLoader: Sendable {
         let environment = environment
         let builder = PluginBuilder(installation: installation, cache: cache, fabVersion: FabVersion.current) {
             () throws(FabCLIError) -> SwiftCompiler in
-            try SwiftCompiler.locate(environment: environment, cache: cache)
+            try SwiftCompiler.locate(environment: environment)
         }
         let plugin = try builder.plugin(for: location, sources: sources, rebuild: rebuild, diagnostics: diagnostics) {
             if announceCompiles { console.note("compiling \(location.path)") }

@@ -130,6 +130,7 @@ public struct PluginBuilder: Sendable {
 
     private func compile(location: FabfileLocation, sources: [FabfileSource], to path: String,
                          with compiler: SwiftCompiler, diagnostics: Diagnostics) throws(FabCLIError) {
+        let compiler = try sources.contains { SwiftCompiler.mayTestVersion($0.text) } ? compiler.withVersion(cache: cache) : compiler
         let scan = try FabfileScanner.scan(
             sources, configuration: FabfileBuildConfiguration(installation: installation, compiler: compiler),
             helper: installation.scannerPath())
@@ -149,20 +150,14 @@ public struct PluginBuilder: Sendable {
         }
         let temporary = FabCache.temporaryName(for: path)
         // Diagnostics are held until the compiler exits, to tell a missing C header from an error in the fabfile.
-        let output: ProcessRunner.Output
-        do {
-            output = try ProcessRunner.run(
-                executable: compiler.path,
-                arguments: compilerArguments(sources: sources.map(\.path), registration: registration, output: temporary),
-                directory: buildDirectory, standardError: .mergeIntoOutput, deadline: .seconds(Self.compileDeadline))
-        } catch let error as ProcessError where error.code == .timedOut {
-            unlink(temporary)
-            throw FabCLIError(.compileFailed,
-                              "the Swift compiler was still compiling the fabfile after \(Int(Self.compileDeadline)) s and was stopped; check the machine's load and memory, and run fab again.",
-                              path: location.path)
-        } catch {
-            throw FabCLIError(.compilerUnavailable,
-                              "fab cannot run the Swift compiler \(compiler.path) (\(error)); check the Swift installation, or set SWIFTC to another compiler.")
+        var output = try runCompiler(compiler, sources: sources, registration: registration, output: temporary,
+                                     in: buildDirectory, location: location)
+        if !output.termination.succeeded, Self.isStaleModuleCache(String(decoding: output.standardOutput, as: UTF8.self)) {
+            // clang's module cache was written under another path (a moved or copied cache folder) or is
+            // damaged: it is only a cache, so it is rebuilt rather than blamed on the fabfile.
+            try? FileManager.default.removeItem(atPath: cache.moduleCacheDirectory)
+            output = try runCompiler(compiler, sources: sources, registration: registration, output: temporary,
+                                     in: buildDirectory, location: location)
         }
         let messages = output.standardOutput
         guard output.termination.succeeded else {
@@ -170,6 +165,10 @@ public struct PluginBuilder: Sendable {
             let text = String(decoding: messages, as: UTF8.self)
             if let missing = MissingHeader.find(in: text) {
                 throw FabCLIError(.compilerUnavailable, missing.message)
+            }
+            if text.allSatisfy(\.isWhitespace) {
+                throw FabCLIError(.compilerUnavailable,
+                                  "the Swift compiler \(compiler.path) failed (\(output.termination)) without saying why; check the Swift installation, or set SWIFTC to another compiler.")
             }
             if case .standardError = diagnostics {
                 FileHandle.standardError.write(Data(CompilerDiagnostics.rewrite(text, sources: sources).utf8))
@@ -183,6 +182,31 @@ public struct PluginBuilder: Sendable {
             FileHandle.standardError.write(Data(CompilerDiagnostics.rewrite(text, sources: sources).utf8))
         }
         try cache.moveIntoPlace(temporary, path)
+    }
+
+    /// Runs the compiler on the fabfile and the registration file, at most ``compileDeadline`` seconds.
+    private func runCompiler(_ compiler: SwiftCompiler, sources: [FabfileSource], registration: String, output temporary: String,
+                             in buildDirectory: String, location: FabfileLocation) throws(FabCLIError) -> ProcessRunner.Output {
+        do {
+            return try ProcessRunner.run(
+                executable: compiler.path,
+                arguments: compilerArguments(sources: sources.map(\.path), registration: registration, output: temporary),
+                directory: buildDirectory, standardError: .mergeIntoOutput, deadline: .seconds(Self.compileDeadline))
+        } catch let error as ProcessError where error.code == .timedOut {
+            unlink(temporary)
+            throw FabCLIError(.compileFailed,
+                              "the Swift compiler was still compiling the fabfile after \(Int(Self.compileDeadline)) s and was stopped; check the machine's load and memory, and run fab again.",
+                              path: location.path)
+        } catch {
+            throw FabCLIError(.compilerUnavailable,
+                              "fab cannot run the Swift compiler \(compiler.path) (\(error)); check the Swift installation, or set SWIFTC to another compiler.")
+        }
+    }
+
+    /// Whether compiler output says clang's module cache cannot be used: written under another path, or damaged.
+    static func isStaleModuleCache(_ output: String) -> Bool {
+        ["was compiled with module cache path", "malformed or corrupted AST file", "is not a valid precompiled module file"]
+            .contains { output.contains($0) }
     }
 
     /// Deletes older plugins of the same fabfile, leaving recent ones that another fab run may be loading,

@@ -5,23 +5,25 @@ import Foundation
 /// The Swift compiler that builds fabfile plugins, and its version.
 ///
 /// The compiler is `$SWIFTC` (a path, or a name looked up on `PATH`), else `swiftc` on `PATH`. Its
-/// `--version` output feeds `#if compiler(...)` when a fabfile is scanned; it is remembered in the cache
-/// under the compiler's path, size, modification time and inode. A cached plugin never needs the compiler.
+/// `--version` output feeds `#if compiler(...)` and `#if swift(...)` when a fabfile is scanned, so it is
+/// asked only for fabfiles that may use them (``withVersion(cache:)``: running `swiftc --version` is 0.2 to
+/// 0.4 s of a first compile); it is remembered in the cache under the compiler's path, size, modification
+/// time and inode. A cached plugin never needs the compiler.
 public struct SwiftCompiler: Sendable, Equatable {
     /// The compiler executable, absolute.
     public var path: String
-    /// What `swiftc --version` prints.
-    public var version: String
+    /// What `swiftc --version` prints, or nil when it was not asked.
+    public var version: String?
 
     /// A compiler from its parts (``locate(environment:cache:)`` finds the real one).
-    public init(path: String, version: String) {
+    public init(path: String, version: String? = nil) {
         self.path = path
         self.version = version
     }
 
-    /// Finds the compiler and its version.
-    /// - Throws: ``FabCLIError`` (`compilerUnavailable`) when there is none or it cannot be run.
-    public static func locate(environment: [String: String], cache: FabCache) throws(FabCLIError) -> SwiftCompiler {
+    /// Finds the compiler (without asking its version).
+    /// - Throws: ``FabCLIError`` (`compilerUnavailable`) when there is none.
+    public static func locate(environment: [String: String]) throws(FabCLIError) -> SwiftCompiler {
         let requested = environment["SWIFTC"].flatMap { $0.isEmpty ? nil : $0 }
         guard let path = ChildProcess.locate(requested ?? "swiftc", searchPath: environment["PATH"] ?? "/bin:/usr/bin") else {
             if let requested {
@@ -31,6 +33,13 @@ public struct SwiftCompiler: Sendable, Equatable {
             throw FabCLIError(.compilerUnavailable,
                               "fab needs the Swift compiler (swiftc) to build the fabfile, and found none on PATH; install Swift and put its bin folder on PATH, or set SWIFTC to the compiler's path.")
         }
+        return SwiftCompiler(path: path)
+    }
+
+    /// This compiler with its version, from the cache's record or `swiftc --version`.
+    /// - Throws: ``FabCLIError`` (`compilerUnavailable`) when the compiler cannot be run.
+    public func withVersion(cache: FabCache) throws(FabCLIError) -> SwiftCompiler {
+        if version != nil { return self }
         let resolved = (path as NSString).resolvingSymlinksInPath
         let stamp = Digest.sha256(Array("swiftc \(path) \(resolved) \(FabInstallation.fileStamp(resolved))".utf8))
         let record = (cache.compilersDirectory as NSString).appendingPathComponent(stamp)
@@ -38,9 +47,25 @@ public struct SwiftCompiler: Sendable, Equatable {
            !version.isEmpty {
             return SwiftCompiler(path: path, version: version)
         }
-        let version = try queryVersion(path)
+        let version = try Self.queryVersion(path)
         try cache.writeAtomically(version, to: record)
         return SwiftCompiler(path: path, version: version)
+    }
+
+    /// Whether `text` may test the compiler's version: `compiler` or `swift` followed by `(` (spaces
+    /// allowed between). A false yes only costs asking the version; `#if` conditions cannot spell these
+    /// any other way.
+    static func mayTestVersion(_ text: String) -> Bool {
+        for word in ["compiler", "swift"] {
+            var rest = text[...]
+            while let range = rest.range(of: word) {
+                if rest[range.upperBound...].drop(while: { $0 == " " || $0 == "\t" || $0.isNewline }).first == "(" {
+                    return true
+                }
+                rest = rest[range.upperBound...]
+            }
+        }
+        return false
     }
 
     /// Runs `swiftc --version`, at most 30 s.

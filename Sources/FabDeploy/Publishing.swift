@@ -123,6 +123,11 @@ extension Deployment {
     /// serves, so servers can install it. Runs once per `fab` run however many hosts the task has.
     /// - Throws: ``FabError`` when the archive has no such version (nothing is changed then).
     public func rollbackRepository(to version: String) async throws {
+        try await rollbackRepository(package: packageName, to: version)
+    }
+
+    /// ``rollbackRepository(to:)`` for another package of the app's family (its virtualenv or role package).
+    func rollbackRepository(package packageName: String, to version: String) async throws {
         guard case let .reprepro(base, codename, _) = settings.repository, let archiveRoot = settings.repository.archiveDirectory else {
             throw FabError(.invalidArgument, "rollback needs a reprepro repository (settings.repository).")
         }
@@ -135,7 +140,7 @@ extension Deployment {
             let listing = try await read(repo, DeploymentCommands.listArchive(directory: archive, package: packageName), planned: "")
             if let legacy = settings.repository.legacyArchiveDirectory, legacy != archiveRoot {
                 let old = try await read(repo, DeploymentCommands.listArchive(directory: legacy + "/" + packageName, package: packageName), planned: "")
-                warnAboutLegacyArchive(DeploymentCommands.versions(fromArchiveListing: old, package: packageName))
+                warnAboutLegacyArchive(DeploymentCommands.versions(fromArchiveListing: old, package: packageName), package: packageName)
             }
             guard let name = listing.split(whereSeparator: \.isNewline).map(String.init).first(where: {
                 DeploymentCommands.versions(fromArchiveListing: $0, package: packageName).first.flatMap { try? DebianVersion($0) } == wanted
@@ -143,11 +148,11 @@ extension Deployment {
                 let have = DeploymentCommands.versions(fromArchiveListing: listing, package: packageName)
                 throw FabError(.invalidArgument, "the rollback archive \(archive) on \(settings.repositoryHost) has no \(packageName) \(version) (it has: \(have.isEmpty ? "none" : DeploymentCommands.distinctSorted(have).joined(separator: ", "))); nothing was changed.")
             }
-            if try await currentVersion(base: base, codename: codename).flatMap({ try? DebianVersion($0) }) != wanted {
+            if try await currentVersion(base: base, codename: codename, package: packageName).flatMap({ try? DebianVersion($0) }) != wanted {
                 try await repo.run(DeploymentCommands.repreproRemove(base: base, codename: codename, package: packageName))
                 try await repo.run(DeploymentCommands.repreproInclude(base: base, codename: codename, deb: archive + "/" + name))
             }
-            let landed = try await currentVersion(base: base, codename: codename)
+            let landed = try await currentVersion(base: base, codename: codename, package: packageName)
             guard dryRun || landed.flatMap({ try? DebianVersion($0) }) == wanted else {
                 throw FabError(.aborted, "reprepro serves \(landed ?? "nothing") after re-including \(name).")
             }
