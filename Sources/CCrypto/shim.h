@@ -17,4 +17,12 @@ static inline void fab_sha256(const void *data, size_t length, unsigned char dig
     SHA256_Final(digest, &context);
 }
 #pragma GCC diagnostic pop
+/* Keeps OpenSSL from tearing its state down in an atexit handler. A process that exits while
+   another thread still uses OpenSSL (an SSH session closing on a dispatch queue, a digest) then
+   crashed in that thread on a freed lock (seen at the end of test runs); the memory goes back to
+   the system at exit anyway. Call before the first other OpenSSL call of a code path; once the
+   handler is registered (by any implicit initialisation), this has no effect. */
+static inline void fab_openssl_no_atexit(void) {
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
 #endif

@@ -82,6 +82,7 @@ final class DigestContext {
     init(_ algorithm: Algorithm, source: String?) throws {
         self.algorithm = algorithm
         self.source = source
+        fab_openssl_no_atexit()
         guard let context = EVP_MD_CTX_new() else {
             throw Self.failure(algorithm, source: source, step: "allocate a context")
         }

@@ -69,38 +69,62 @@ extension Deployment {
         try checkFamilySteps()
         let familyStarted = Date()
         try await prepareApp(branch: branch, version: version)
+        var family = try await withPreparedBuild("buildFamily()") { prepared, timings in
+            // Every package built here waits for the family's verdict (FamilyGates): all kept, or none.
+            let gates = FamilyGates(root: prepared.buildDirectory + "/lint")
+            fab.state[Self.familyGatesKey] = gates
+            fab.state[Self.familyTimingsKey] = timings
+            defer {
+                fab.state[Self.familyGatesKey] = nil
+                fab.state[Self.familyTimingsKey] = nil
+            }
+            do {
+                let venv = try await virtualenvPackage(prepared, timings: timings)
+                let app = try await appPackage(prepared, venv: venv, dependsOnConfig: dependsOnConfig ?? !parts.isEmpty,
+                                               lastInBuildDirectory: parts.isEmpty, timings: timings)
+                var context = FamilyContext(deployment: self, venv: venv, app: app, parts: [], prepared: prepared, timings: timings,
+                                            started: familyStarted)
+                for part in parts {
+                    let mark = ContinuousClock.now, counted = timings.value.total
+                    let member = try await part.build(in: context)
+                    // What the part's own timings (merged under parts/) do not cover: rendering, looking for a reusable build.
+                    timings.value.add("parts/other", seconds: max(0, Self.seconds(from: mark) - (timings.value.total - counted)))
+                    context.parts.append(member)
+                }
+                let placed = try await judgeFamily(gates, buildDirectory: prepared.buildDirectory, timings: timings)
+                let family = PackageFamily(venv: venv, app: app, parts: context.parts).placing(placed)
+                if family.app.origin == .built, let app = family.app.artifact { fab.state[Self.built] = app }
+                return family
+            } catch {
+                await abandonFamilyGates(gates)
+                throw error
+            }
+        }
+        for member in family.members {
+            say("localhost", "\(member.package) \(member.version): \(member.origin == .built ? "built" : member.origin == .localArtifact ? "reused from \(member.artifact ?? artifactDirectory)" : "reused from the repository")")
+        }
+        if push { family = try await pushFamily(family) }
+        return family
+    }
+
+    /// Runs `body` on the build ``prepareApp(branch:version:)`` prepared, with the build's step
+    /// timings; then removes the build directory (unless ``Settings/keepBuildDirectory``) and prints
+    /// the timings. When `body` or the removal fails, abandons the build as ``buildDeb()`` does (the
+    /// timings up to the failure, the directory removed) and rethrows. Either way the prepared build
+    /// is used up.
+    /// - Parameters:
+    ///   - caller: the public call, for the error when nothing was prepared.
+    ///   - body: builds the packages; gets the prepared build and the timings its steps add to.
+    /// - Throws: ``FabError`` `.invalidArgument` when prepareApp did not run; whatever `body` throws.
+    func withPreparedBuild<T>(_ caller: String, _ body: (PreparedBuild, TimingsBox) async throws -> T) async throws -> T {
         guard let prepared = fab.state[Self.prepared] else {
-            throw FabError(.aborted, "prepareApp() left no prepared build.")
+            throw FabError(.invalidArgument, "\(caller) needs a build prepared by prepareApp(), in the same task or run.")
         }
         let timings = TimingsBox(fab.state[Self.timingsKey] ?? BuildTimings())
         let started = ContinuousClock.now, before = timings.value.total
-        // Every package built here waits for the family's verdict (FamilyGates): all kept, or none.
-        let gates = FamilyGates(root: prepared.buildDirectory + "/lint")
-        fab.state[Self.familyGatesKey] = gates
-        fab.state[Self.familyTimingsKey] = timings
-        defer {
-            fab.state[Self.familyGatesKey] = nil
-            fab.state[Self.familyTimingsKey] = nil
-        }
-        var family: PackageFamily
+        let result: T
         do {
-            let venv = try await virtualenvPackage(prepared, timings: timings)
-            let app = try await appPackage(prepared, venv: venv, dependsOnConfig: dependsOnConfig ?? !parts.isEmpty,
-                                           lastInBuildDirectory: parts.isEmpty, timings: timings)
-            family = PackageFamily(venv: venv, app: app)
-            var context = FamilyContext(deployment: self, venv: venv, app: app, parts: [], prepared: prepared, timings: timings,
-                                        started: familyStarted)
-            for part in parts {
-                let mark = ContinuousClock.now, counted = timings.value.total
-                let member = try await part.build(in: context)
-                // What the part's own timings (merged under parts/) do not cover: rendering, looking for a reusable build.
-                timings.value.add("parts/other", seconds: max(0, Self.seconds(from: mark) - (timings.value.total - counted)))
-                context.parts.append(member)
-            }
-            family.parts = context.parts
-            let placed = try await judgeFamily(gates, buildDirectory: prepared.buildDirectory, timings: timings)
-            family = family.placing(placed)
-            if family.app.origin == .built, let app = family.app.artifact { fab.state[Self.built] = app }
+            result = try await body(prepared, timings)
             let mark = ContinuousClock.now
             if !settings.keepBuildDirectory {
                 let build = fab.on(settings.buildHost)
@@ -108,20 +132,15 @@ extension Deployment {
             }
             timings.value.add("cleanup", since: mark)
         } catch {
-            await abandonFamilyGates(gates)
             // The steps that finished are in the timings; the rest of the time went to the one that failed.
-            let failedAfter = Self.seconds(from: started) - (timings.value.total - before)
-            await abandonBuild(directory: prepared.buildDirectory, timings: timings.value, failedAfter: failedAfter)
+            await abandonBuild(directory: prepared.buildDirectory, timings: timings.value,
+                               failedAfter: Self.seconds(from: started) - (timings.value.total - before))
             throw error
         }
         fab.state[Self.timingsKey] = nil
         fab.state[Self.prepared] = nil
         say(settings.buildHost, timings.value.summary)
-        for member in family.members {
-            say("localhost", "\(member.package) \(member.version): \(member.origin == .built ? "built" : member.origin == .localArtifact ? "reused from \(member.artifact ?? artifactDirectory)" : "reused from the repository")")
-        }
-        if push { family = try await pushFamily(family) }
-        return family
+        return result
     }
 
     /// Refuses build steps that need the whole virtualenv (compilemessages, collectstatic): the app
@@ -251,35 +270,16 @@ extension Deployment {
     // MARK: - The app package
 
     /// Builds the app package of the prepared build on `venv`: its code, the project installed without
-    /// its dependencies (see ``ProjectInstall``), `Depends: VENV (= V)`, and with `dependsOnConfig`
+    /// its dependencies (see ``ProjectInstall``), the project's maintainer scripts (`debian/postinst`,
+    /// `prerm`, ...), `Depends: VENV (= V)`, and with `dependsOnConfig`
     /// the virtual ``configVirtualPackage``. Needs ``prepareApp(branch:version:)`` first; removes the
     /// build directory afterwards unless ``Settings/keepBuildDirectory``.
     /// - Throws: ``FabError`` when prepareApp did not run or a gate rejects the package.
     public func buildAppPackage(venv: FamilyMember, dependsOnConfig: Bool = false) async throws -> FamilyMember {
         try checkFamilySteps()
-        guard let prepared = fab.state[Self.prepared] else {
-            throw FabError(.invalidArgument, "buildAppPackage(venv:) needs prepareApp() first, in the same task or run.")
+        return try await withPreparedBuild("buildAppPackage(venv:)") { prepared, timings in
+            try await appPackage(prepared, venv: venv, dependsOnConfig: dependsOnConfig, timings: timings)
         }
-        let timings = TimingsBox(fab.state[Self.timingsKey] ?? BuildTimings())
-        let started = ContinuousClock.now, before = timings.value.total
-        let member: FamilyMember
-        do {
-            member = try await appPackage(prepared, venv: venv, dependsOnConfig: dependsOnConfig, timings: timings)
-            let mark = ContinuousClock.now
-            if !settings.keepBuildDirectory {
-                let build = fab.on(settings.buildHost)
-                try await build.run("rm -rf -- \(build.quote(prepared.buildDirectory))")
-            }
-            timings.value.add("cleanup", since: mark)
-        } catch {
-            await abandonBuild(directory: prepared.buildDirectory, timings: timings.value,
-                               failedAfter: Self.seconds(from: started) - (timings.value.total - before))
-            throw error
-        }
-        fab.state[Self.timingsKey] = nil
-        fab.state[Self.prepared] = nil
-        say(settings.buildHost, timings.value.summary)
-        return member
     }
 
     func appPackage(_ prepared: PreparedBuild, venv: FamilyMember, dependsOnConfig: Bool, lastInBuildDirectory: Bool = true,
@@ -288,6 +288,9 @@ extension Deployment {
                                synopsis: settings.synopsis ?? ControlFileBuilder.defaultSynopsis(package: packageName, app: app),
                                stagingDirectory: prepared.buildDirectory + "/pkg")
         spec.depends = runDeps + [venv.pinned] + (dependsOnConfig ? [configVirtualPackage] : [])
+        // The project's maintainer scripts (debian/postinst, prerm, ...) start and stop the service:
+        // they belong to the package that ships the code, as in the single package.
+        spec.maintainerScriptsDirectory = prepared.buildDirectory + "/src/debian"
         var state = makeState(prepared, package: spec, shipsCode: true)
         state.providedPaths = [settings.layout.virtualenvPath(installRoot: installRoot)]
         state.lastInBuildDirectory = lastInBuildDirectory

@@ -38,7 +38,7 @@ extension Deployment {
             throw FabError(.invalidArgument, "rollback needs a reprepro repository (settings.repository).")
         }
         let wanted: DebianVersion
-        do { wanted = try DebianVersion(version) } catch let error as DebianVersionError { throw FabError(.invalidArgument, error.description) }
+        do { wanted = try DebianVersion(version) } catch { throw FabError(.invalidArgument, error.description) }
         for role in roles {
             do { try ControlFileBuilder.validatePackageName(role) } catch {
                 throw FabError(.invalidArgument, "\(error.message) Give role packages by their package names, such as \(packageName)-server-production.")

@@ -1,3 +1,4 @@
+import CCrypto
 import CLibSSH2
 import Foundation
 
@@ -70,6 +71,7 @@ final class SessionCore: @unchecked Sendable {
     /// - Parameter preferredKeyTypes: the host-key types known_hosts holds for the host, asked for first.
     func start(socket: Int32, deadline: Double, preferredKeyTypes: [HostKeyType] = []) throws {
         self.socket = socket
+        fab_openssl_no_atexit()
         guard let session = fab_libssh2_session_init(UnsafeMutableRawPointer(context)) else {
             throw SSHError(.handshake, host: label, operation: "connect", message: "libssh2 could not allocate a session.")
         }

@@ -40,6 +40,10 @@ struct PackageFamilyTests {
 
             """)
         try tmp.write("demo/famdemo/__init__.py", "")
+        // Maintainer scripts, as a service's start and stop it (chrootless under `dpkg --root`, so
+        // the marker goes under $DPKG_ROOT).
+        try tmp.write("demo/debian/postinst", "#!/bin/sh\nset -e\necho \"$1\" > \"$DPKG_ROOT/srv/famdemo/postinst-ran\"\n", mode: 0o755)
+        try tmp.write("demo/debian/prerm", "#!/bin/sh\nset -e\nrm -f \"$DPKG_ROOT/srv/famdemo/postinst-ran\"\n", mode: 0o755)
         try writeCode(tmp, greeting: "hello one")
         try mustRun(["/bin/sh", "-c", "git init -q -b main . && git add -A && git -c user.name=t -c user.email=t@t commit -q -m one"], directory: project)
         return project
@@ -116,6 +120,9 @@ struct PackageFamilyTests {
             #expect(appFiles.contains(path), "\(path) missing from the app package:\n\(appFiles)")
         }
         #expect(!appFiles.contains("six.py") && !appFiles.contains("pyvenv.cfg"), "the app package holds virtualenv files:\n\(appFiles)")
+        // The project's maintainer scripts go with the code (they start and stop its service), none with the venv.
+        #expect(try DebPackage(path: try #require(first.app.artifact)).maintainerScripts == ["postinst", "prerm"])
+        #expect(try DebPackage(path: try #require(first.venv.artifact)).maintainerScripts == [])
         #expect(try bench.published("demo").contains("demo 1") && bench.published("demo-venv").contains("demo-venv 1"))
 
         // 2. App code only: the venv is the one the repository serves; only the app is built and uploaded.
@@ -156,10 +163,13 @@ struct PackageFamilyTests {
         try FileManager.default.createDirectory(atPath: root + "/srv", withIntermediateDirectories: true)
         // The machine's own packages count as installed (python3.11, libc6), so dpkg checks every Depends.
         try FileManager.default.copyItem(atPath: "/var/lib/dpkg/status", toPath: root + "/var/lib/dpkg/status")
-        let mismatched = try runProcess(["/usr/bin/dpkg", "--root=" + root, "-i", try #require(first.venv.artifact), try #require(fourth.app.artifact)])
+        // The root has no shell: the maintainer scripts run outside it, with DPKG_ROOT set.
+        let dpkg = ["/usr/bin/dpkg", "--root=" + root, "--force-script-chrootless"]
+        let mismatched = try runProcess(dpkg + ["-i", try #require(first.venv.artifact), try #require(fourth.app.artifact)])
         #expect(mismatched.status != 0 && mismatched.stderr.contains("demo-venv (= 2)"), "dpkg accepted the app on the wrong venv: \(mismatched.stderr)")
-        try mustRun(["/usr/bin/dpkg", "--root=" + root, "--purge", "demo-venv", "demo"])
-        try mustRun(["/usr/bin/dpkg", "--root=" + root, "-i", try #require(fourth.venv.artifact), try #require(fourth.app.artifact)])
+        try mustRun(dpkg + ["--purge", "demo-venv", "demo"])
+        try mustRun(dpkg + ["-i", try #require(fourth.venv.artifact), try #require(fourth.app.artifact)])
+        #expect((try? String(contentsOfFile: root + "/srv/famdemo/postinst-ran", encoding: .utf8)) == "configure\n", "the app's postinst did not run")
         let run = try mustRun(["/usr/bin/unshare", "-m", "/bin/sh", "-c", "mount --bind \"$1/srv\" /srv && /srv/famdemo/venv/bin/famdemo-hello && /srv/famdemo/venv/bin/python -c 'import importlib.metadata as m; print(m.version(\"famdemo\"))'", "sh", root])
         #expect(run.stdout == "hello two from /srv/famdemo/venv with six 1.17.0\n1.0\n", "\(run.stdout)\(run.stderr)")
 
@@ -203,6 +213,21 @@ struct PackageFamilyTests {
         let later = try await bench.deployment(project: project) { $0.packagePrefix = ""; $0.installRoot = "/srv/famdemo" }
         await #expect(throws: FabError.self) { try await later.pushToRepo(deb: rejected + "/" + app) }
         #expect(try bench.published("demo") == publishedBefore[0])
+    }
+
+    @Test("buildAppPackage without prepareApp says so and runs nothing")
+    func appPackageNeedsPreparedBuild() async throws {
+        let bench = try PublishBench()
+        defer { bench.stop() }
+        let deploy = try await bench.deployment()
+        let venv = FamilyMember(package: "vrmd-demo-venv", version: "1", architecture: "all", artifact: nil, origin: .repository)
+        do {
+            _ = try await deploy.buildAppPackage(venv: venv)
+            Issue.record("buildAppPackage built without a prepared build")
+        } catch {
+            #expect("\(error)".contains("buildAppPackage(venv:) needs a build prepared by prepareApp(), in the same task or run."), "\(error)")
+        }
+        #expect(bench.output.value.isEmpty, "something ran: \(bench.output.value)")
     }
 }
 

@@ -6,7 +6,7 @@
 //   fab -F ssh_config -f Fabfiles/whois/family/fabfile.swift deb push
 //   fab -F ssh_config -f Fabfiles/whois/family/fabfile.swift 'install:hosts=web1'
 //   fab ... versions upgrade versions          the version table, apt-get upgrade, the table again
-//   fab ... 'rollback:version=3'               the app and its role package back to build 3
+//   fab ... 'rollback:version=3'               back to build 3: app, its venv, role and config
 // The project is the folder above this one (Fabfiles/whois); Fabfiles/whois/fabfile.swift builds the
 // same app as one package.
 import FabCore
@@ -30,11 +30,6 @@ private func whois(_ fab: Fab) async throws -> Deployment {
         // debian/vrmd-whois.lintian-overrides names the single package; the venv package needs its own word.
         $0.lint.accept["privacy-breach-google-adsense"] = "Twisted's pydoctor templates in the virtualenv carry a Google Analytics snippet; nothing in the package serves them"
     }
-}
-
-/// The role package of `environment` (`vrmd-whois-server-ENV`), as a deployment, for its repository operations.
-private func role(_ fab: Fab, _ environment: String) async throws -> Deployment {
-    try await Deployment(fab, app: "whois-server-\(environment)", projectDirectory: project)
 }
 
 /// whoisd's config file; the variables come in order, and a later one may use earlier ones.
@@ -128,18 +123,16 @@ func upgrade(_ fab: Fab) async throws {
     try await fab.sudo("DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q -y -o Dpkg::Options::=--force-confold upgrade")
 }
 
-/// Roll the app and its role package back to an earlier build: both are published again from the
-/// repository's archive and installed (the venv and config packages they pin stay or come back with them).
+/// Roll back to an earlier build of the app: the repository serves again that build, the venv
+/// version it pins and the role package (with its config) that pins it, and the server installs them.
 /// - Roles: whois
 /// - Parameter version: the app's build to go back to
 /// - Parameter environment: the server's environment (staging or production)
 func rollback(_ fab: Fab, version: String, environment: String = "production") async throws {
-    let app = try await whois(fab)
-    let server = try await role(fab, environment)
-    try await app.rollbackRepository(to: version)
-    try await server.rollbackRepository(to: version)
-    try await fab.hide(.stdout) { try await fab.sudo(DeploymentCommands.aptUpdate()) }
-    try await fab.sudo(DeploymentCommands.aptInstall(["\(server.packageName)=\(version)", "\(app.packageName)=\(version)"], allowDowngrades: true))
+    guard ports[environment] != nil else {
+        throw FabError(.invalidArgument, "there is no environment '\(environment)'; use staging or production.")
+    }
+    try await whois(fab).rollbackFamily(to: version, roles: ["vrmd-whois-server-\(environment)"])
 }
 
 /// Show which version of each package of the family every server runs, against the repository.
