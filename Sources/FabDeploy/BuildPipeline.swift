@@ -179,6 +179,8 @@ public struct BuildState: Sendable {
     /// Whether no other package is built in the build directory after this one (the gates may then
     /// clear it while lintian works).
     var lastInBuildDirectory = true
+    /// In a family: lintian starts on the package at once, alone (see ``Deployment/BuiltPackage/lintsAlone``).
+    var lintsAlone = false
     /// The SHA-256 of ``remotePackage``.
     var remoteSHA256 = ""
     /// When the virtualenv step started, for the "virtualenv ready" line.

@@ -219,7 +219,12 @@ extension Deployment {
                 try await build.run("rm -rf -- \(q(directory))")
                 timings.add("cleanup", since: mark)
             }
-            say(settings.buildHost, timings.summary)
+            if let family = fab.state[Self.familyTimingsKey] {
+                // Part of a family: its steps go into the family's timings (its summary says them once).
+                for step in timings.steps { family.value.add("parts/" + step.name, seconds: step.seconds) }
+            } else {
+                say(settings.buildHost, timings.summary)
+            }
             return local
         } catch {
             // Only this package's directory goes: an app build prepared in the same run stays prepared.

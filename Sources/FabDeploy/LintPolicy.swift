@@ -153,9 +153,13 @@ public struct LintReport: Sendable, Equatable, Codable {
     public var seconds: Double?
 
     /// Reads lintian's output (run with `--show-overrides`): `E:`, `W:` and `O:` lines.
-    static func parse(_ output: String, version: String, seconds: Double? = nil) -> LintReport {
+    /// - Parameters:
+    ///   - package: with several packages in one run (`packages`), only the lines of this one, and
+    ///     the lines that name none of `packages` (they count against every package of the run).
+    static func parse(_ output: String, version: String, seconds: Double? = nil, package: String? = nil, packages: [String] = []) -> LintReport {
         var report = LintReport(lintianVersion: version, errors: [], warnings: [], overridden: [:], seconds: seconds)
         for line in output.split(whereSeparator: \.isNewline) {
+            if let package, let named = packageName(of: line), named != package, packages.contains(named) { continue }
             if line.hasPrefix("E: ") { report.errors.append(String(line)) }
             else if line.hasPrefix("W: ") { report.warnings.append(String(line)) }
             else if line.hasPrefix("O: ") {
@@ -167,6 +171,13 @@ public struct LintReport: Sendable, Equatable, Codable {
             }
         }
         return report
+    }
+
+    /// The package a hint line names (`E: vrmd-whois: tag ...`, `O: vrmd-whois binary: tag`), or nil
+    /// for a line of another kind.
+    static func packageName(of line: Substring) -> String? {
+        guard line.count > 3, line.dropFirst().hasPrefix(": "), let colon = line.dropFirst(3).firstIndex(of: ":") else { return nil }
+        return line[line.index(line.startIndex, offsetBy: 3)..<colon].split(separator: " ").first.map(String.init)
     }
 
     /// The tags of `lines` (`E: package: tag context`), each once, in order.
@@ -202,10 +213,16 @@ enum LintCommands {
     /// SSH channel (its own session, so an interrupted fab does not leave the channel open): output in
     /// `lintian.out`, exit status in `lintian.status` (written last), the process group in `lintian.pid`.
     static func start(deb: String, directory: String) -> String {
+        start(debs: [deb], directory: directory)
+    }
+
+    /// Starts one lintian process on every package of `debs` (its start-up, most of its time on a
+    /// small package, is paid once), as ``start(deb:directory:)`` does for one.
+    static func start(debs: [String], directory: String) -> String {
         let q = LocalShell.quote
         // The version from dpkg's database: `lintian --version` costs a perl start-up (a second or two).
         let inner = "{ dpkg-query -W -f '${Version}\\n' lintian 2>/dev/null || echo unknown; } > lintian.version; started=$(date +%s.%N);"
-            + " lintian --fail-on none --show-overrides --tag-display-limit 0 -- \(q(deb)) > lintian.out 2>&1; status=$?;"
+            + " lintian --fail-on none --show-overrides --tag-display-limit 0 -- \(debs.map(q).joined(separator: " ")) > lintian.out 2>&1; status=$?;"
             + " awk -v s=\"$started\" -v e=\"$(date +%s.%N)\" 'BEGIN { printf \"%.1f\\n\", e - s }' > lintian.seconds;"
             + " echo $status > lintian.status.tmp && mv lintian.status.tmp lintian.status"
         return "cd \(q(directory)) && rm -f lintian.version lintian.out lintian.status lintian.status.tmp"

@@ -272,7 +272,7 @@ extension Deployment {
             BuiltPackage(remotePath: remote, remoteSHA256: state.remoteSHA256, fileName: fileName, version: package.version,
                          architecture: package.architecture, branch: state.prepared.source.branch, commit: state.prepared.source.shortCommit,
                          auditedFiles: state.auditedFiles, package: package.name, timingPrefix: state.timingPrefix,
-                         lastInBuildDirectory: state.lastInBuildDirectory),
+                         lastInBuildDirectory: state.lastInBuildDirectory, lintsAlone: state.lintsAlone),
             timings: &state.timings, mark: &state.mark)
     }
 

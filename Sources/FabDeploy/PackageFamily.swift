@@ -52,6 +52,20 @@ public struct PackageFamily: Sendable, Equatable {
 
     /// Every member in dependency order: the venv, the app, then the parts.
     public var members: [FamilyMember] { [venv, app] + parts }
+
+    /// The family with each artifact path found in `paths` (a temporary name) replaced by its value.
+    func placing(_ paths: [String: String]) -> PackageFamily {
+        func placed(_ member: FamilyMember) -> FamilyMember {
+            var member = member
+            if let artifact = member.artifact, let final = paths[artifact] { member.artifact = final }
+            return member
+        }
+        var family = self
+        family.venv = placed(venv)
+        family.app = placed(app)
+        family.parts = parts.map(placed)
+        return family
+    }
 }
 
 /// A package of the family built after the virtualenv and app packages (a config or a manifest

@@ -3,15 +3,17 @@ import FabTestSupport
 import Foundation
 import Glibc
 
-// fab-bench deb: the issue's packaging benchmark. It copies an example (whois by default; `--example
-// thumbs` for the uWSGI/Pillow/psycopg2 app, `--example django`) into a git repository of its own,
-// starts a clean Debian build VM on loopback (FabTestSupport's CleanMachine, as fab-testbed does) and
-// runs the real `fab` binary on it:
-//   cold      a fresh VM: no apt lists, no build dependencies, empty pip/uv caches;
+// fab-bench deb: the issue's packaging benchmark. It copies an example (whois by default, built as
+// the package family of Fabfiles/whois/family/fabfile.swift; `--example thumbs` for the
+// uWSGI/Pillow/psycopg2 app and `--example django`, each one package) into a git repository of its
+// own, starts a clean Debian build VM on loopback (FabTestSupport's CleanMachine, as fab-testbed
+// does) and runs the real `fab` binary on it:
+//   cold      a fresh VM: no apt lists, no build dependencies, empty pip/uv caches (the whole family);
 //   warm      the same VM again, the same commit, another artifact directory (so nothing is reused
 //             from the cold build's packages: the caches and the build host are warm);
 //   app-only  after a commit that changes app code only, into the warm build's artifact directory
-//             (what the kit reuses there, it reuses);
+//             (what the kit reuses there, it reuses: for a family, the venv and config packages must
+//             be reused and only the app and the packages that pin it built, or the benchmark fails);
 //   identical whether the cold and warm builds (one commit, one version) gave the same bytes, every
 //             package compared with cmp.
 // Then dh-virtualenv builds the same app on a fresh VM of the same kind, cold and warm (DebPeer.swift).
@@ -28,6 +30,54 @@ struct DebRun {
     var kitTotal: Double?
     /// The artifact directory the run fetched its packages to.
     var artifacts: String
+    /// A family's members as fab reported them (`PKG VERSION: built` or `... reused from ...`); empty
+    /// for a one-package fabfile.
+    var members: [RunMember] = []
+}
+
+/// One package of a family build, as fab's summary names it.
+struct RunMember: Equatable {
+    var package: String
+    var version: String
+    /// Whether it was reused (found by its key) rather than built in the run.
+    var reused: Bool
+    /// Where a reused package came from, as fab says it; empty when built.
+    var source: String
+}
+
+/// The members of a family build from the lines `buildFamily` prints after its step timings:
+/// `[localhost] PKG VERSION: built`, `... reused from DIRECTORY` or `... reused from the repository`.
+func parseMembers(_ output: String) -> [RunMember] {
+    var members: [RunMember] = []
+    for raw in output.split(whereSeparator: \.isNewline) {
+        var line = Substring(raw)
+        if line.hasPrefix("["), let close = line.range(of: "] ") { line = line[close.upperBound...] }
+        let halves = line.split(separator: ":", maxSplits: 1)
+        guard halves.count == 2 else { continue }
+        let words = halves[0].split(separator: " ")
+        let state = halves[1].trimmingCharacters(in: .whitespaces)
+        guard words.count == 2, state == "built" || state.hasPrefix("reused from ") else { continue }
+        members.append(RunMember(package: String(words[0]), version: String(words[1]), reused: state != "built",
+                                 source: state == "built" ? "" : String(state.dropFirst("reused from ".count))))
+    }
+    return members
+}
+
+/// Why an app-only family build is not what the issue asks for (the virtualenv package `APP-venv`
+/// and the config packages `APP-config-ENV` reused, the app `APP` built), or nil when it is (or the
+/// run built one package, not a family).
+func appOnlyProblem(_ members: [RunMember]) -> String? {
+    guard !members.isEmpty else { return nil }
+    guard let venv = members.first(where: { $0.package.hasSuffix("-venv") }) else { return "no virtualenv package (NAME-venv) in the family" }
+    let app = String(venv.package.dropLast("-venv".count))
+    var problems: [String] = []
+    for member in members {
+        let reusable = member.package == venv.package || member.package.hasPrefix(app + "-config-")
+        if reusable && !member.reused { problems.append("\(member.package) \(member.version) was built, not reused") }
+        if member.package == app && member.reused { problems.append("the app \(app) was not built") }
+    }
+    if !members.contains(where: { $0.package == app }) { problems.append("no app package \(app) in the family") }
+    return problems.isEmpty ? nil : problems.joined(separator: "; ")
 }
 
 /// The runs of one installer on one build VM.
@@ -41,7 +91,8 @@ struct DebSeries {
 
     var cold: DebRun { runs[0] }
     var warm: DebRun? { runs.dropFirst().filter { $0.label.hasPrefix("warm") }.min(by: { $0.wall < $1.wall }) }
-    var appOnly: DebRun? { runs.last(where: { $0.label == "app-only" }) }
+    /// The fastest app-only run of the benchmarked fab.
+    var appOnly: DebRun? { runs.filter { $0.label.hasPrefix("app-only") }.min(by: { $0.wall < $1.wall }) }
     /// The installer the step timings name (`uv` or `pip`), else the label.
     var tool: String {
         let names = runs.first?.steps.map(\.name) ?? []
@@ -88,19 +139,31 @@ func compareArtifacts(_ first: String, _ second: String) -> (identical: Bool, di
 
 private func debUsage() -> String {
     """
-    usage: fab-bench deb [--example NAME] [--fab PATH] [--fabfile PATH] [--warm-runs N]
-                         [--installer LIST] [--no-peer]
+    usage: fab-bench deb [--example NAME] [--single] [--fab PATH] [--fabfile PATH] [--warm-runs N]
+                         [--app-only-runs N] [--compare-fab LIST] [--installer LIST] [--logs DIR] [--no-peer]
       Times `fab deb` of an example on a clean loopback build VM: cold (fresh VM, empty caches), warm
       (same VM, same commit; N times, default 1, the fastest counts), app-only (after a commit that
-      changes app code only), whether cold and warm gave identical bytes; then dh-virtualenv on the
+      changes app code only: a family must reuse its venv and config packages), whether cold and
+      warm gave identical bytes (every package); then dh-virtualenv on the
       same app, cold and warm, on a fresh VM of the same kind. Needs root, debootstrap (cached),
       Debian's archive and PyPI. The last line:
         fab-bench deb: cold C s, warm W s, app-only A s, identical yes|no, dh-virtualenv cold D s warm E s
-      --example NAME    the example under Fabfiles/: whois (default), thumbs or django
+      --example NAME    the example under Fabfiles/: whois (default: its package family,
+                        Fabfiles/whois/family/fabfile.swift), thumbs or django (one package each)
+      --single          build the example's one-package fabfile (Fabfiles/NAME/fabfile.swift) even
+                        when it has a family/ fabfile
       --fab PATH        the fab binary (default: next to fab-bench, else .build/release/fab)
-      --fabfile PATH    the fabfile (default: Fabfiles/NAME/fabfile.swift of this checkout); its folder is the project
+      --fabfile PATH    the fabfile (default: Fabfiles/NAME/family/fabfile.swift, else
+                        Fabfiles/NAME/fabfile.swift, of this checkout); its folder is the project,
+                        or the folder above when the fabfile sits in a folder called family
+      --app-only-runs N app-only builds, each after its own commit (default 1; the fastest counts)
+      --compare-fab LIST comma-separated other fab binaries (an installed prefix's bin/fab, such as one
+                        built before a change): each app-only round runs each of them too, on the same
+                        VM, in turn with the benchmarked fab, so a change is compared under one load;
+                        their runs are shown in the table, never in the last line
       --installer LIST  comma-separated: default (the fabfile's own), pip, uv or uv==VERSION, each on a
                         fresh VM (FAB_INSTALLER); the last line reports the first (default: default)
+      --logs DIR        keep each fab run's output in DIR (INSTALLER-LABEL.log)
       --no-peer         skip dh-virtualenv (the last line then says n/a)
     """
 }
@@ -113,6 +176,10 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
     var example = "whois"
     var installers = ["default"]
     var peer = true
+    var single = false
+    var appOnlyRuns = 1
+    var compareFabs: [String] = []
+    var logs: String?
     var iterator = arguments.makeIterator()
     func fail(_ message: String) -> Int32 {
         FileHandle.standardError.write(Data("fab-bench deb: \(message)\n".utf8))
@@ -123,6 +190,19 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
         case "--fab": fabPath = iterator.next()
         case "--fabfile": fabfilePath = iterator.next()
         case "--no-peer": peer = false
+        case "--single": single = true
+        case "--logs":
+            guard let value = iterator.next(), !value.isEmpty else { return fail("--logs needs a directory.") }
+            logs = value
+        case "--app-only-runs":
+            guard let value = iterator.next().flatMap(Int.init), value >= 1 else { return fail("--app-only-runs needs a number of at least 1.") }
+            appOnlyRuns = value
+        case "--compare-fab":
+            let list = (iterator.next() ?? "").split(separator: ",").map(String.init)
+            guard !list.isEmpty, list.allSatisfy({ FileManager.default.isExecutableFile(atPath: $0) }) else {
+                return fail("--compare-fab takes a comma-separated list of fab executables, such as /tmp/fab-before/bin/fab.")
+            }
+            compareFabs = list
         case "--example":
             guard let value = iterator.next(), !value.isEmpty, !value.contains("/") else {
                 return fail("--example needs the name of a folder under Fabfiles/, such as thumbs.")
@@ -158,11 +238,15 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
     // The checkout: the current directory, else the one fab-bench was built in (.build/release/..).
     let checkoutCandidates = [files.currentDirectoryPath,
                               ((binDirectory.deletingLastPathComponent as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent]
-    let fabfile = fabfilePath ?? checkoutCandidates.map { $0 + "/Fabfiles/\(example)/fabfile.swift" }.first(where: files.fileExists(atPath:))
+    let candidates = (single ? [] : ["/Fabfiles/\(example)/family/fabfile.swift"]) + ["/Fabfiles/\(example)/fabfile.swift"]
+    let fabfile = fabfilePath ?? checkoutCandidates.flatMap { root in candidates.map { root + $0 } }.first(where: files.fileExists(atPath:))
     guard let fabfile, files.fileExists(atPath: fabfile) else {
         FileHandle.standardError.write(Data("fab-bench deb: cannot find Fabfiles/\(example)/fabfile.swift; run from the checkout or give --fabfile PATH.\n".utf8))
         return 1
     }
+    // A family's fabfile sits in the project's family/ folder (Fabfiles/whois/family/fabfile.swift).
+    let fabfileDirectory = (fabfile as NSString).deletingLastPathComponent
+    let isFamily = (fabfileDirectory as NSString).lastPathComponent == "family"
 
     let work = NSTemporaryDirectory() + "fab-bench-deb-" + UUID().uuidString.prefix(8)
     try files.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -175,7 +259,7 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
 
     // The project: the example's files (as git has them) in a repository of its own, so the app-only
     // change is a commit there and the checkout stays untouched.
-    let exampleDirectory = (fabfile as NSString).deletingLastPathComponent
+    let exampleDirectory = isFamily ? (fabfileDirectory as NSString).deletingLastPathComponent : fabfileDirectory
     let project = work + "/project"
     try files.createDirectory(atPath: project, withIntermediateDirectories: true)
     let q = TestShell.quote
@@ -186,9 +270,17 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
     let git = "git -c user.name=fab-bench -c user.email=fab-bench@example.invalid -c commit.gpgsign=false"
     try shell("cd \(q(project)) && git init -q -b main . && git add -A && \(git) commit -q -m 'fab-bench: the example'")
     let firstCommit = try shell("git -C \(q(project)) rev-parse HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
-    let projectFabfile = project + "/" + (fabfile as NSString).lastPathComponent
+    let projectFabfile = project + (isFamily ? "/family/" : "/") + (fabfile as NSString).lastPathComponent
     progress("compiling the fabfile (untimed)...")
-    _ = try TestShell.run(fab, ["-f", projectFabfile, "-l"], timeout: .seconds(1200)).checked("fab -l (compiling the fabfile)")
+    for binary in [fab] + compareFabs {
+        _ = try TestShell.run(binary, ["-f", projectFabfile, "-l"], timeout: .seconds(1200)).checked("\(binary) -l (compiling the fabfile)")
+    }
+    /// A short name for a compared fab: its installed prefix's folder (`/tmp/fab-before/bin/fab` -> `fab-before`).
+    func shortName(_ binary: String) -> String {
+        let bin = (binary as NSString).deletingLastPathComponent
+        return ((bin as NSString).lastPathComponent == "bin" ? ((bin as NSString).deletingLastPathComponent as NSString).lastPathComponent
+            : (bin as NSString).lastPathComponent)
+    }
 
     var changes = 0
     /// Appends a comment to the first tracked Python file outside debian/ and commits it: app code only.
@@ -205,20 +297,28 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
     }
 
     /// One `fab deb` on the VM behind `config`.
-    func fabDeb(_ label: String, config: String, installer: String, version: Int, artifacts: String) throws -> DebRun {
+    func fabDeb(_ label: String, config: String, installer: String, version: Int, artifacts: String, binary: String? = nil) throws -> DebRun {
         var environment = ProcessInfo.processInfo.environment
         environment["FAB_ARTIFACT_DIR"] = artifacts
         if installer != "default" { environment["FAB_INSTALLER"] = installer } else { environment["FAB_INSTALLER"] = nil }
         progress("\(installer) \(label): fab deb ...")
         let start = clock.now
-        let result = try TestShell.run(fab, ["-F", config, "-f", projectFabfile, "deb:version=\(version)"], environment: environment, timeout: .seconds(1800))
+        let result = try TestShell.run(binary ?? fab, ["-F", config, "-f", projectFabfile, "deb:version=\(version)"], environment: environment, timeout: .seconds(1800))
         let wall = seconds(clock.now - start)
+        if let logs {
+            try files.createDirectory(atPath: logs, withIntermediateDirectories: true)
+            let name = "\(installer)-\(label)".replacingOccurrences(of: " ", with: "-").replacingOccurrences(of: "/", with: "_")
+            try (result.stdout + (result.stderr.isEmpty ? "" : "\n--- stderr ---\n" + result.stderr))
+                .write(toFile: logs + "/" + name + ".log", atomically: true, encoding: .utf8)
+        }
         guard result.status == 0 else {
             throw BenchFailure("the \(installer) \(label) fab deb failed (status \(result.status)):\n\(result.outputTail(lines: 40))")
         }
         let parsed = parseStepTimings(result.stdout)
-        progress(String(format: "%@ %@: %.1f s", installer, label, wall))
-        return DebRun(label: label, wall: wall, steps: parsed.steps, kitTotal: parsed.total, artifacts: artifacts)
+        let members = parseMembers(result.stdout)
+        progress(String(format: "%@ %@: %.1f s", installer, label, wall)
+                 + (members.isEmpty ? "" : " (" + members.map { "\($0.package) \($0.version) \($0.reused ? "reused" : "built")" }.joined(separator: ", ") + ")"))
+        return DebRun(label: label, wall: wall, steps: parsed.steps, kitTotal: parsed.total, artifacts: artifacts, members: members)
     }
 
     var series: [DebSeries] = []
@@ -237,8 +337,21 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
             runs.append(try fabDeb(label, config: config, installer: installer, version: 1, artifacts: base + "-warm\(index)"))
         }
         let same = compareArtifacts(runs[0].artifacts, runs[1].artifacts)
-        try changeAppCode()
-        runs.append(try fabDeb("app-only", config: config, installer: installer, version: 2, artifacts: runs[runs.count - 1].artifacts))
+        var version = 1
+        for round in 1...appOnlyRuns {
+            let suffix = appOnlyRuns == 1 ? "" : " \(round)"
+            for binary in compareFabs + [fab] {
+                try changeAppCode()
+                version += 1
+                let label = binary == fab && !compareFabs.contains(fab) ? "app-only" + suffix : shortName(binary) + suffix
+                let appOnly = try fabDeb(label, config: config, installer: installer, version: version, artifacts: runs[warmRuns].artifacts,
+                                         binary: binary)
+                if let problem = appOnlyProblem(appOnly.members) {
+                    throw BenchFailure("the \(label) build of the family did not reuse what it should: \(problem).")
+                }
+                runs.append(appOnly)
+            }
+        }
         series.append(DebSeries(installer: installer, runs: runs, identical: same.identical, differences: same.differences))
         try? machine.shutdown()
     }
@@ -264,9 +377,11 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
     }
 
     // The tables: one row a step, one column a run.
+    // Each column as wide as its longest label (at least 10), with a space before it.
+    var column = 10
     func cell(_ value: Double?) -> String {
         let text = value.map { String(format: "%.1f s", $0) } ?? "-"
-        return String(repeating: " ", count: max(0, 10 - text.count)) + text
+        return String(repeating: " ", count: max(0, column - text.count)) + text
     }
     let name = fabfilePath == nil ? "the \(example) example" : fabfile
     for one in series {
@@ -275,7 +390,8 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
         let width = max(20, (names.map(\.count).max() ?? 0) + 2)
         func pad(_ text: String) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
         print("\nfab deb of \(name) with \(one.installer == "default" ? "the fabfile's installer (\(one.tool))" : one.installer) on a clean loopback build VM (\(fab))")
-        print(pad("step") + one.runs.map { String(repeating: " ", count: max(0, 10 - $0.label.count)) + $0.label }.joined())
+        column = max(10, (one.runs.map(\.label.count).max() ?? 0) + 1)
+        print(pad("step") + one.runs.map { String(repeating: " ", count: max(0, column - $0.label.count)) + $0.label }.joined())
         for name in names {
             print(pad(name) + one.runs.map { run in cell(run.steps.first(where: { $0.name == name })?.seconds) }.joined())
         }
@@ -285,7 +401,14 @@ func runDebBenchmark(_ arguments: [String]) async throws -> Int32 {
         if one.runs.allSatisfy({ $0.steps.isEmpty }) {
             print("(this fab prints no step timings; only wall-clock times are shown)")
         }
-        print("identical bytes (cold and warm, one commit): \(one.identical ? "yes" : "no (" + one.differences.joined(separator: "; ") + ")")")
+        for run in one.runs where !run.members.isEmpty {
+            let built = run.members.filter { !$0.reused }.map { "\($0.package) \($0.version)" }
+            let reused = run.members.filter(\.reused).map { "\($0.package) \($0.version)" }
+            print("\(run.label): built \(built.isEmpty ? "nothing" : built.joined(separator: ", "))"
+                  + (reused.isEmpty ? "" : "; reused \(reused.joined(separator: ", "))"))
+        }
+        let compared = ((try? files.contentsOfDirectory(atPath: one.cold.artifacts)) ?? []).filter { $0.hasSuffix(".deb") }.count
+        print("identical bytes (cold and warm, one commit, \(compared) package\(compared == 1 ? "" : "s")): \(one.identical ? "yes" : "no (" + one.differences.joined(separator: "; ") + ")")")
     }
     print("")
     if series.count > 1 {

@@ -183,6 +183,36 @@ struct PackageFamilyTests {
         #expect(try field(sixth.app.artifact, "Depends").contains("demo-config"))
         #expect(try field(sixth.parts.last?.artifact, "Depends") == "demo (= \(sixth.app.version)), demo-config-prod (= \(sixth.parts[0].version))")
         #expect(try bench.published("server").contains("server 1") && bench.published("demo-config-prod").contains("demo-config-prod 1"))
+
+        // 7. One package of the family fails lintian: every package built in that call goes to
+        // rejected/ (the others with a failed family gate), nothing is pushed, then or later.
+        try writeCode(tmp, greeting: "hello seven")
+        try commit(project, "seven")
+        let staging = ConfigPackage(environment: "staging", files: [.text("greeting = seven\n", to: "/etc/famdemo/famdemo.conf")])
+        let publishedBefore = try ["demo", "demo-venv", "demo-config-prod", "server"].map { try bench.published($0) }
+        var refusal = ""
+        do {
+            _ = try await family(lint: true, parts: [config, staging, StrayPart()])
+            Issue.record("a family with a package lintian rejects was built")
+        } catch {
+            refusal = "\(error)"
+        }
+        #expect(refusal.contains("the lintian gate rejected demo-stray_1_all.deb") && refusal.contains("dir-or-file-in-srv")
+                && refusal.contains("the 2 other packages built with it"), "\(refusal)")
+        #expect(try ["demo", "demo-venv", "demo-config-prod", "server"].map { try bench.published($0) } == publishedBefore)
+        #expect(try bench.published("demo-config-staging").isEmpty && bench.published("demo-stray").isEmpty)
+        let rejected = bench.artifacts + "/" + LocalArtifacts.rejectedFolder
+        let app = "demo_\(try #require(Int(sixth.app.version)) + 1)_all.deb"
+        for name in [app, "demo-config-staging_1_all.deb", "demo-stray_1_all.deb"] {
+            #expect(!FileManager.default.fileExists(atPath: bench.artifacts + "/" + name), "\(name) was kept")
+            let manifest = try #require(try ArtifactManifest.read(besides: rejected + "/" + name), "\(name) is not in rejected/")
+            #expect(manifest.verdict == .rejected, "\(name): \(manifest.gates)")
+            #expect(manifest.failedGate?.name == (name.hasPrefix("demo-stray") ? "lintian" : "family"), "\(name): \(manifest.gates)")
+        }
+        #expect(!bench.files(under: bench.artifacts).contains { $0.hasPrefix(".") }, "a fetched file was left behind")
+        let later = try await bench.deployment(project: project) { $0.packagePrefix = ""; $0.installRoot = "/srv/famdemo" }
+        await #expect(throws: FabError.self) { try await later.pushToRepo(deb: rejected + "/" + app) }
+        #expect(try bench.published("demo") == publishedBefore[0])
     }
 
     @Test("buildAppPackage without prepareApp says so and runs nothing")
@@ -198,6 +228,19 @@ struct PackageFamilyTests {
             #expect("\(error)".contains("buildAppPackage(venv:) needs a build prepared by prepareApp(), in the same task or run."), "\(error)")
         }
         #expect(bench.output.value.isEmpty, "something ran: \(bench.output.value)")
+    }
+}
+
+/// A part whose package lintian rejects (a file under /srv outside the app's install root, which
+/// fab's overrides do not cover): `dir-or-file-in-srv` is an error.
+private struct StrayPart: FamilyPart {
+    func build(in family: FamilyContext) async throws -> FamilyMember {
+        let spec = PackageSpec(name: "demo-stray", version: try await family.nextVersion(of: "demo-stray"),
+                               maintainer: "fab tests <tests@fab.example>", synopsis: "A family part lintian rejects", stagingDirectory: "")
+        return try await family.build(spec, stage: .init("stray file") { state in
+            let directory = state.stagingDirectory + "/srv/elsewhere"
+            try await state.build.run("mkdir -p \(state.build.quote(directory)) && echo stray > \(state.build.quote(directory + "/file"))")
+        })
     }
 }
 #endif

@@ -81,10 +81,11 @@ private let built = StateKey<PackageFamily>("whois-family.built")
 /// Build the family on the build VM: the venv (found by its input key when its inputs did not
 /// change), the app, both config packages (reused when unchanged) and both role packages.
 /// - Parameter branch: the branch to build (default: the checked-out one)
-func deb(_ fab: Fab, branch: String? = nil) async throws {
+/// - Parameter version: the app's (and the role packages') version (default: the next build number)
+func deb(_ fab: Fab, branch: String? = nil, version: String? = nil) async throws {
     let parts: [any FamilyPart] = [config("staging"), config("production"),
                                    RolePart(environment: "staging"), RolePart(environment: "production")]
-    fab.state[built] = try await whois(fab).buildFamily(branch: branch, parts: parts, push: false)
+    fab.state[built] = try await whois(fab).buildFamily(branch: branch, version: version, parts: parts, push: false)
 }
 
 /// Publish what `deb` built in this run and the repository does not have yet (a reused venv or
