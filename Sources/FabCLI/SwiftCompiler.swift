@@ -52,11 +52,11 @@ public struct SwiftCompiler: Sendable, Equatable {
         return SwiftCompiler(path: path, version: version)
     }
 
-    /// Whether `text` may test the compiler's version: `compiler` or `swift` followed by `(` (spaces
-    /// allowed between). A false yes only costs asking the version; `#if` conditions cannot spell these
-    /// any other way.
+    /// Whether `text` may test the compiler's version: `compiler`, `swift` or `_compiler_version`
+    /// followed by `(` (spaces allowed between). A false yes only costs asking the version; `#if`
+    /// conditions cannot spell these any other way.
     static func mayTestVersion(_ text: String) -> Bool {
-        for word in ["compiler", "swift"] {
+        for word in ["compiler", "swift", "_compiler_version"] {
             var rest = text[...]
             while let range = rest.range(of: word) {
                 if rest[range.upperBound...].drop(while: { $0 == " " || $0 == "\t" || $0.isNewline }).first == "(" {

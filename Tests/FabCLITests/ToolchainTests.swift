@@ -119,6 +119,7 @@ struct ToolchainTests {
 
         #expect(SwiftCompiler.mayTestVersion("#if swift (>=6)\n#endif"))
         #expect(SwiftCompiler.mayTestVersion("#if compiler\n(>=6.1)"))
+        #expect(SwiftCompiler.mayTestVersion("#if _compiler_version(\"5.9\")\n#endif"))
         #expect(!SwiftCompiler.mayTestVersion("import Foundation\n// the swift compiler\nlet swiftVersion = 6"))
     }
 
