@@ -26,28 +26,11 @@ private func searchPath(of file: String) throws -> String? {
 
 /// Writes a pure-Python wheel `hello-1.0` (package `hello`, console script `hello`) into `directory`.
 private func makeHelloWheel(in directory: String) throws -> String {
-    let program = #"""
-import base64, hashlib, sys, zipfile
-path = sys.argv[1] + "/hello-1.0-py3-none-any.whl"
-files = {
-    "hello/__init__.py": "def main():\n    print('hello from ' + __file__)\n",
-    "hello/core.py": "def boom():\n    raise RuntimeError('boom')\n",
-    "hello-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: hello\nVersion: 1.0\n",
-    "hello-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: fab-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    "hello-1.0.dist-info/entry_points.txt": "[console_scripts]\nhello = hello:main\n",
-}
-record = []
-with zipfile.ZipFile(path, "w") as z:
-    for name, text in files.items():
-        data = text.encode()
-        z.writestr(name, data)
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append("%s,sha256=%s,%d" % (name, digest, len(data)))
-    record.append("hello-1.0.dist-info/RECORD,,")
-    z.writestr("hello-1.0.dist-info/RECORD", "\n".join(record) + "\n")
-print(path)
-"""#
-    return try mustRun([debianPython, "-c", program, directory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    try makeHelloWheel(in: directory, files: [
+        "hello/__init__.py": "def main():\n    print('hello from ' + __file__)\n",
+        "hello/core.py": "def boom():\n    raise RuntimeError('boom')\n",
+        "hello-1.0.dist-info/entry_points.txt": "[console_scripts]\nhello = hello:main\n",
+    ])
 }
 
 /// What importlib.metadata (pip's view of installed files) finds wrong in the RECORD files of the

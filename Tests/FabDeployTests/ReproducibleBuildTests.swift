@@ -37,26 +37,9 @@ struct ReproducibleBuildTests {
 
     /// Writes a pure-Python wheel `hello-1.0` into `directory` and returns its path.
     private func makeWheel(in directory: String) throws -> String {
-        let program = #"""
-            import base64, hashlib, sys, zipfile
-            path = sys.argv[1] + "/hello-1.0-py3-none-any.whl"
-            files = {
-                "hello/__init__.py": "NAMES = {'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'}\ndef known(x):\n    return x in {'one', 'two', 'three', 'four', 'five'}\n",
-                "hello-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: hello\nVersion: 1.0\n",
-                "hello-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: fab-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-            }
-            record = []
-            with zipfile.ZipFile(path, "w") as z:
-                for name, text in files.items():
-                    data = text.encode()
-                    z.writestr(name, data)
-                    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-                    record.append("%s,sha256=%s,%d" % (name, digest, len(data)))
-                record.append("hello-1.0.dist-info/RECORD,,")
-                z.writestr("hello-1.0.dist-info/RECORD", "\n".join(record) + "\n")
-            print(path)
-            """#
-        return try mustRun([debianPython, "-c", program, directory]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try makeHelloWheel(in: directory, files: [
+            "hello/__init__.py": "NAMES = {'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'}\ndef known(x):\n    return x in {'one', 'two', 'three', 'four', 'five'}\n",
+        ])
     }
 
     /// diffoscope's report on two files (capped), or why there is none.

@@ -78,3 +78,29 @@ func which(_ name: String) -> String? {
 
 /// Debian's interpreter, which the kit builds virtualenvs with.
 let debianPython = "/usr/bin/python3"
+
+/// Writes a pure-Python wheel `hello-1.0` with `files` (path in the wheel -> text) besides its
+/// METADATA, WHEEL and RECORD into `directory`, and returns its path.
+func makeHelloWheel(in directory: String, files: [String: String]) throws -> String {
+    let program = #"""
+import base64, hashlib, json, sys, zipfile
+path = sys.argv[1] + "/hello-1.0-py3-none-any.whl"
+files = {
+    "hello-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: hello\nVersion: 1.0\n",
+    "hello-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: fab-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+files.update(json.loads(sys.argv[2]))
+record = []
+with zipfile.ZipFile(path, "w") as z:
+    for name, text in sorted(files.items()):
+        data = text.encode()
+        z.writestr(name, data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append("%s,sha256=%s,%d" % (name, digest, len(data)))
+    record.append("hello-1.0.dist-info/RECORD,,")
+    z.writestr("hello-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+print(path)
+"""#
+    let json = String(decoding: try JSONSerialization.data(withJSONObject: files, options: [.sortedKeys]), as: UTF8.self)
+    return try mustRun([debianPython, "-c", program, directory, json]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+}
