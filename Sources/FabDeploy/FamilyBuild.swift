@@ -79,6 +79,7 @@ extension Deployment {
                 fab.state[Self.familyTimingsKey] = nil
             }
             do {
+                try await prestartSharedLint(gates)
                 let venv = try await virtualenvPackage(prepared, timings: timings)
                 let app = try await appPackage(prepared, venv: venv, dependsOnConfig: dependsOnConfig ?? !parts.isEmpty,
                                                lastInBuildDirectory: parts.isEmpty, timings: timings)

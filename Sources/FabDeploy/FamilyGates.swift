@@ -27,11 +27,13 @@ final class FamilyGates: @unchecked Sendable {
     }
 
     /// One lintian process on the build host: its directory (links to its packages, lintian's output
-    /// files) and whether it was started.
+    /// files), whether it was started, and whether it was started before its packages existed (then
+    /// ``Deployment/judgeFamily(_:buildDirectory:timings:)`` feeds it their list).
     struct LintJob: Sendable {
         var directory: String
         var packages: [String]
         var started: Bool
+        var prestarted = false
     }
 
     // The family's packages are built one after another, but a part may hand its context to other
@@ -73,6 +75,27 @@ final class FamilyGates: @unchecked Sendable {
             }
             jobs[index].packages.append(package)
             return (jobs[index].directory, alone)
+        }
+    }
+
+    /// Makes the shared job, before any package is assigned to it, for a lintian started at once
+    /// (``LintCommands/prestart(directory:)``); returns its directory.
+    func makePrestartedSharedJob() -> String {
+        lock.withLock {
+            if let shared = sharedJob { return jobs[shared].directory }
+            jobs.append(LintJob(directory: root + "/\(jobs.count)", packages: [], started: true, prestarted: true))
+            sharedJob = jobs.count - 1
+            return jobs[jobs.count - 1].directory
+        }
+    }
+
+    /// Forgets that the shared job was started (its prestart found no lintian).
+    func markNotStarted(_ directory: String) {
+        lock.withLock {
+            for index in jobs.indices where jobs[index].directory == directory {
+                jobs[index].started = false
+                jobs[index].prestarted = false
+            }
         }
     }
 
@@ -134,10 +157,14 @@ extension Deployment {
         var reports: [String: LintReport] = [:]
         if settings.lint.enabled {
             var commands: [String] = []
-            for job in family.lintJobs where !job.started {
+            for job in family.lintJobs where !job.started || job.prestarted {
                 let debs = pending.filter { job.packages.contains($0.built.package ?? packageName) }.map { job.directory + "/" + $0.built.fileName }
-                commands.append(LintCommands.start(debs: debs, directory: job.directory))
-                family.markStarted(job.directory)
+                if job.prestarted {
+                    commands.append(debs.isEmpty ? LintCommands.stop(directory: job.directory) : LintCommands.feed(debs: debs, directory: job.directory))
+                } else {
+                    commands.append(LintCommands.start(debs: debs, directory: job.directory))
+                    family.markStarted(job.directory)
+                }
             }
             if !settings.keepBuildDirectory {
                 // lintian reads only the links in lint/: the rest goes while it works.
@@ -147,7 +174,7 @@ extension Deployment {
                 try await build.hide(.running) { try await build.run(commands.map { "( \($0) )" }.joined(separator: " && ")) }
             }
             mark = timings.value.add("lintian start", since: mark)
-            for job in family.lintJobs {
+            for job in family.lintJobs where !job.packages.isEmpty {
                 let (version, seconds, output) = try await build.step("lintian") { try await lintOutput(on: build, directory: job.directory) }
                 for package in job.packages {
                     reports[package] = LintReport.parse(output, version: version, seconds: seconds, package: package, packages: job.packages)
@@ -207,6 +234,18 @@ extension Deployment {
 
     /// After a failed family build: stops the lint jobs still running and removes the fetched files
     /// waiting for a verdict (the rejected ones were moved already).
+    /// Starts the family's shared lint job's lintian now, before its packages exist, so that perl's
+    /// start and lintian's profile overlap the build (``LintCommands/prestart(directory:)``); the
+    /// verdict feeds it the packages. Without lintian on the build host yet, the verdict starts it
+    /// as usual.
+    func prestartSharedLint(_ family: FamilyGates) async throws {
+        guard settings.lint.enabled else { return }
+        let build = fab.on(settings.buildHost)
+        let directory = family.makePrestartedSharedJob()
+        let result = try await build.hide([.running, .stdout]) { try await build.run(LintCommands.prestart(directory: directory)) }
+        if !result.stdout.contains("prestarted") { family.markNotStarted(directory) }
+    }
+
     func abandonFamilyGates(_ family: FamilyGates) async {
         let build = fab.on(settings.buildHost)
         for job in family.lintJobs where job.started {
