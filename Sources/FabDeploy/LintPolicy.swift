@@ -233,16 +233,50 @@ enum LintCommands {
     static let prestartDeadlineSeconds = 3 * 3600
 
     /// Starts lintian in `directory` before its packages exist, as ``start(debs:directory:)`` does,
-    /// when lintian is installed: it starts perl and loads its profile while the build goes on, then
-    /// waits on the FIFO ``packageList`` for the list ``feed(debs:directory:)`` writes. Prints
-    /// `prestarted` when it started one.
+    /// when lintian is installed: through ``warmStart`` it starts perl, loads its profile and compiles
+    /// its checks while the build goes on, then waits on the FIFO ``packageList`` for the list
+    /// ``feed(debs:directory:)`` writes. Prints `prestarted` when it started one.
     static func prestart(directory: String) -> String {
         let q = LocalShell.quote
-        return "command -v lintian > /dev/null 2>&1 || exit 0; mkdir -p \(q(directory)) && cd \(q(directory)) && rm -f \(packageList) && mkfifo \(packageList) && "
-            + launch("timeout --foreground -k 10 \(prestartDeadlineSeconds) lintian --fail-on none --show-overrides --tag-display-limit 0 --packages-from-file \(packageList)",
+        return "lintian=$(command -v lintian) || exit 0; mkdir -p \(q(directory)) && cd \(q(directory)) && rm -f \(packageList) && mkfifo \(packageList)"
+            + " && printf '%s' \(q(warmStart)) > lintian-warm.pl && "
+            + launch("timeout --foreground -k 10 \(prestartDeadlineSeconds) perl lintian-warm.pl \"$lintian\" --fail-on none --show-overrides --tag-display-limit 0 --packages-from-file \(packageList)",
                      in: directory)
             + " && echo prestarted"
     }
+
+    /// A perl program that runs the lintian given as its first argument with the other arguments,
+    /// having first compiled the checks of lintian's profile the way lintian loads them (its own
+    /// `Lintian::Profile` finds them, and each is `require`d by the path lintian `require`s), which
+    /// is most of lintian's start-up before its first package: lintian's program then runs unchanged
+    /// in the same process. When any of that fails (another lintian, another layout), it runs lintian
+    /// as a process of its own instead, so the verdict never depends on it.
+    static let warmStart = """
+        use strict;
+        use warnings;
+        use Cwd qw(realpath);
+        use File::Basename qw(dirname);
+        my $lintian = shift @ARGV;
+        my $program = realpath($lintian);
+        my $warm = defined($program) && eval {
+            my $base = realpath(dirname($program) . '/..');
+            unshift @INC, "$base/lib";
+            local $ENV{LINTIAN_BASE} = $base;
+            require Lintian::Profile;
+            my $profile = Lintian::Profile->new;
+            $profile->load(undef, undef, 1);
+            my $paths = $profile->check_path_by_name;
+            require $paths->{$_} for sort keys %{$paths};
+            1;
+        };
+        unless ($warm) {
+            exec { $lintian } $lintian, @ARGV or die "cannot run $lintian: $!\n";
+        }
+        do $program;
+        die $@ if $@;
+        die "$program returned without exiting\n";
+
+        """
 
     /// Hands a lintian started by ``prestart(directory:)`` its packages (the job's seconds count from
     /// here). When that lintian is gone or does not take the list within 60 s, stops it and starts a

@@ -242,4 +242,15 @@ struct LintPolicyTests {
         #expect(replaced.errors == expected.errors && replaced.warnings == expected.warnings)
         #expect(try groupIsGone(stopped))
     }
+
+    @Test("The warm start runs lintian as a process of its own when it cannot compile lintian's checks first")
+    func warmStartFallsBack() throws {
+        let tmp = try TemporaryDirectory("warm")
+        defer { tmp.remove() }
+        try tmp.write("warm.pl", LintCommands.warmStart)
+        // Not a lintian: no Lintian::Profile beside it.
+        try tmp.write("bin/lintian", "#!/bin/sh\necho \"not-lintian: $*\"\n", mode: 0o755)
+        let result = try mustRun(["/usr/bin/perl", tmp.path + "/warm.pl", tmp.path + "/bin/lintian", "--fail-on", "none", "a b.deb"])
+        #expect(result.stdout == "not-lintian: --fail-on none a b.deb\n", "\(result.stdout) \(result.stderr)")
+    }
 }
