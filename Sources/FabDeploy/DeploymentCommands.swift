@@ -377,13 +377,14 @@ extension DeploymentCommands {
     /// Starts ``aptInstall(_:allowDowngrades:unsafeIO:)`` of `packages` in the background, detached from
     /// the SSH channel (its own session), stopped after `deadlineSeconds` (then killed 30 s later):
     /// output in `apt.out`, the process to stop in `apt.pid`, exit status in `apt.status` (written
-    /// last), all in `directory`, which the login user made. Run with sudo.
+    /// last), all in `directory`, which the login user made. It ignores the hang-up that sudo's
+    /// terminal (`use_pty`) sends when the starting command ends before `setsid` ran. Run with sudo.
     public static func startBackgroundAptInstall(_ packages: [String], directory: String, unsafeIO: Bool, deadlineSeconds: Int) -> String {
         let q = LocalShell.quote
         let inner = "DEBIAN_FRONTEND=noninteractive timeout -k 30 \(deadlineSeconds) \(aptGetInstall(packages, unsafeIO: unsafeIO)) > apt.out 2>&1 &"
             + " echo $! > apt.pid; wait $!; echo $? > apt.status.tmp && mv apt.status.tmp apt.status"
         return "cd \(q(directory)) && rm -f apt.out apt.pid apt.status apt.status.tmp"
-            + " && { setsid sh -c \(q(inner)) < /dev/null > /dev/null 2>&1 & }"
+            + " && { trap '' HUP; setsid sh -c \(q(inner)) < /dev/null > /dev/null 2>&1 & }"
     }
 
     /// Waits until the install started by ``startBackgroundAptInstall(_:directory:unsafeIO:deadlineSeconds:)``
