@@ -79,6 +79,7 @@ extension Deployment {
                 fab.state[Self.familyTimingsKey] = nil
             }
             do {
+                try await prestartLint(gates)
                 let venv = try await virtualenvPackage(prepared, timings: timings)
                 let app = try await appPackage(prepared, venv: venv, dependsOnConfig: dependsOnConfig ?? !parts.isEmpty,
                                                lastInBuildDirectory: parts.isEmpty, timings: timings)
@@ -180,6 +181,7 @@ extension Deployment {
         let version = try await nextVersion(build: build, package: venvPackageName)
         try await refuseExisting(version: version, package: venvPackageName)
         say(settings.buildHost, "virtualenv inputs changed (key \(key.prefix(12))): building \(venvPackageName) \(version)")
+        if let gates = fab.state[Self.familyGatesKey] { try await prestartLint(gates, for: venvPackageName) }
         var spec = PackageSpec(name: venvPackageName, version: version, maintainer: settings.maintainer,
                                synopsis: "Python environment of \(app) built by fab", stagingDirectory: prepared.buildDirectory + "/venv-pkg")
         spec.extraFields[Self.venvKeyField] = key

@@ -27,11 +27,32 @@ final class FamilyGates: @unchecked Sendable {
     }
 
     /// One lintian process on the build host: its directory (links to its packages, lintian's output
-    /// files) and whether it was started.
+    /// files), the packages it checks, and how far it is.
     struct LintJob: Sendable {
+        enum State: Sendable {
+            /// Not started: ``Deployment/judgeFamily(_:buildDirectory:timings:)`` starts it on its packages.
+            case waiting
+            /// Started before its packages existed (``LintCommands/prestart(directory:)``): it is fed
+            /// their list when they are built (a job of its own) or at the verdict (the shared job).
+            case prestarted
+            /// Checking its packages.
+            case running
+        }
         var directory: String
         var packages: [String]
-        var started: Bool
+        var state: State
+        /// The package a prestarted job of its own is for.
+        var reservedFor: String?
+    }
+
+    /// What ``deferGates(_:gates:to:timings:mark:)`` does with a package's lint job now.
+    enum LintAction: Sendable {
+        /// Nothing yet: the shared job is started or fed at the verdict.
+        case later
+        /// Start a lintian on it.
+        case start
+        /// Feed it to the lintian prestarted for it.
+        case feed
     }
 
     // The family's packages are built one after another, but a part may hand its context to other
@@ -58,27 +79,57 @@ final class FamilyGates: @unchecked Sendable {
         lock.withLock { pendingPackages.append(pending) }
     }
 
-    /// The lint job `package` goes to: a new one, started at once, when it lints alone; else the
-    /// shared one, started by ``Deployment/judgeFamily(_:timings:)``.
-    /// - Returns: the job's directory, and whether the caller starts it now.
-    func assign(_ package: String, alone: Bool) -> (directory: String, startNow: Bool) {
+    /// The lint job `package` goes to: when it lints alone, the job prestarted for it (fed now) or a
+    /// new one (started now); else the shared one, started or fed by the verdict.
+    /// - Returns: the job's directory, and what the caller does with it now.
+    func assign(_ package: String, alone: Bool) -> (directory: String, action: LintAction) {
         lock.withLock {
-            let index: Int
-            if !alone, let shared = sharedJob {
+            let index: Int, action: LintAction
+            if alone, let reserved = jobs.firstIndex(where: { $0.reservedFor == package && $0.state == .prestarted && $0.packages.isEmpty }) {
+                index = reserved
+                action = .feed
+                jobs[index].state = .running
+            } else if !alone, let shared = sharedJob {
                 index = shared
+                action = .later
             } else {
                 index = jobs.count
-                jobs.append(LintJob(directory: root + "/\(index)", packages: [], started: alone))
+                jobs.append(LintJob(directory: root + "/\(index)", packages: [], state: alone ? .running : .waiting))
                 if !alone { sharedJob = index }
+                action = alone ? .start : .later
             }
             jobs[index].packages.append(package)
-            return (jobs[index].directory, alone)
+            return (jobs[index].directory, action)
         }
     }
 
-    func markStarted(_ directory: String) {
+    /// Makes a job to prestart before its packages exist: the shared one (`package` nil), or one of
+    /// its own for `package`; returns its directory.
+    func makePrestartedJob(for package: String?) -> String {
         lock.withLock {
-            for index in jobs.indices where jobs[index].directory == directory { jobs[index].started = true }
+            if package == nil, let shared = sharedJob { return jobs[shared].directory }
+            jobs.append(LintJob(directory: root + "/\(jobs.count)", packages: [], state: .prestarted, reservedFor: package))
+            if package == nil { sharedJob = jobs.count - 1 }
+            return jobs[jobs.count - 1].directory
+        }
+    }
+
+    /// Drops a job whose prestart found no lintian (its packages then get a lintian as usual).
+    func dropPrestartedJob(_ directory: String) {
+        lock.withLock {
+            guard let index = jobs.firstIndex(where: { $0.directory == directory }), jobs[index].state == .prestarted else { return }
+            if jobs[index].reservedFor == nil {
+                jobs[index].state = .waiting
+            } else {
+                jobs[index].reservedFor = nil
+                jobs[index].state = .running  // never fed: the verdict skips a job with no packages
+            }
+        }
+    }
+
+    func markRunning(_ directory: String) {
+        lock.withLock {
+            for index in jobs.indices where jobs[index].directory == directory { jobs[index].state = .running }
         }
     }
 }
@@ -98,11 +149,15 @@ extension Deployment {
         let build = fab.on(settings.buildHost)
         let q = build.quote
         if settings.lint.enabled {
-            let (directory, startNow) = family.assign(built.package ?? packageName, alone: built.lintsAlone)
+            let (directory, action) = family.assign(built.package ?? packageName, alone: built.lintsAlone)
             let link = directory + "/" + built.fileName
             // A hard link (the family's build directories share a file system); a copy where one cannot be made.
             var command = "mkdir -p \(q(directory)) && { ln -f \(q(built.remotePath)) \(q(link)) 2>/dev/null || cp \(q(built.remotePath)) \(q(link)); }"
-            if startNow { command += " && " + LintCommands.start(debs: [link], directory: directory) }
+            switch action {
+            case .later: break
+            case .start: command += " && " + LintCommands.start(debs: [link], directory: directory)
+            case .feed: command += " && " + LintCommands.feed(debs: [link], directory: directory)
+            }
             try await build.hide(.running) { try await build.run(command) }
         }
         let temporary = temporaryArtifact(built.fileName)
@@ -134,10 +189,15 @@ extension Deployment {
         var reports: [String: LintReport] = [:]
         if settings.lint.enabled {
             var commands: [String] = []
-            for job in family.lintJobs where !job.started {
+            for job in family.lintJobs where job.state != .running {
                 let debs = pending.filter { job.packages.contains($0.built.package ?? packageName) }.map { job.directory + "/" + $0.built.fileName }
-                commands.append(LintCommands.start(debs: debs, directory: job.directory))
-                family.markStarted(job.directory)
+                if debs.isEmpty {
+                    if job.state == .prestarted { commands.append(LintCommands.stop(directory: job.directory)) }
+                    continue
+                }
+                commands.append(job.state == .prestarted ? LintCommands.feed(debs: debs, directory: job.directory)
+                                                         : LintCommands.start(debs: debs, directory: job.directory))
+                family.markRunning(job.directory)
             }
             if !settings.keepBuildDirectory {
                 // lintian reads only the links in lint/: the rest goes while it works.
@@ -147,7 +207,7 @@ extension Deployment {
                 try await build.hide(.running) { try await build.run(commands.map { "( \($0) )" }.joined(separator: " && ")) }
             }
             mark = timings.value.add("lintian start", since: mark)
-            for job in family.lintJobs {
+            for job in family.lintJobs where !job.packages.isEmpty {
                 let (version, seconds, output) = try await build.step("lintian") { try await lintOutput(on: build, directory: job.directory) }
                 for package in job.packages {
                     reports[package] = LintReport.parse(output, version: version, seconds: seconds, package: package, packages: job.packages)
@@ -207,9 +267,22 @@ extension Deployment {
 
     /// After a failed family build: stops the lint jobs still running and removes the fetched files
     /// waiting for a verdict (the rejected ones were moved already).
+    /// Starts a lintian now, before its packages exist, so that its start-up (perl, its profile, its
+    /// checks compiled: about 2 s of CPU) overlaps the build (``LintCommands/prestart(directory:)``):
+    /// the family's shared job (`package` nil), whose list the verdict feeds, or a job of its own for
+    /// `package`, fed when that package is built. Without lintian on the build host yet, its packages
+    /// get a lintian as usual.
+    func prestartLint(_ family: FamilyGates, for package: String? = nil) async throws {
+        guard settings.lint.enabled else { return }
+        let build = fab.on(settings.buildHost)
+        let directory = family.makePrestartedJob(for: package)
+        let result = try await build.hide([.running, .stdout]) { try await build.run(LintCommands.prestart(directory: directory)) }
+        if !result.stdout.contains("prestarted") { family.dropPrestartedJob(directory) }
+    }
+
     func abandonFamilyGates(_ family: FamilyGates) async {
         let build = fab.on(settings.buildHost)
-        for job in family.lintJobs where job.started {
+        for job in family.lintJobs where job.state != .waiting {
             _ = try? await build.hide([.running, .stdout, .stderr]) { try await build.run(LintCommands.stop(directory: job.directory), warnOnly: true) }
         }
         for one in family.pending { try? FileManager.default.removeItem(atPath: one.temporary) }

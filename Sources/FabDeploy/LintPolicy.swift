@@ -220,9 +220,83 @@ enum LintCommands {
     /// small package, is paid once), as ``start(deb:directory:)`` does for one.
     static func start(debs: [String], directory: String) -> String {
         let q = LocalShell.quote
+        return launch("lintian --fail-on none --show-overrides --tag-display-limit 0 -- \(debs.map(q).joined(separator: " "))", in: directory)
+    }
+
+    /// The FIFO in a prestarted job's directory that lintian reads its package list from.
+    static let packageList = "lintian.packages"
+
+    /// How long a prestarted lintian may live, waiting for its packages and checking them: a fab that
+    /// vanished before ``feed(debs:directory:)`` (killed, its connection lost) leaves no reader behind
+    /// for longer. A build that outlasts it gets a lintian of its own at the end (see `feed`).
+    /// (`timeout --foreground` keeps lintian in the job's process group, which ``stop(directory:)`` kills.)
+    static let prestartDeadlineSeconds = 3 * 3600
+
+    /// Starts lintian in `directory` before its packages exist, as ``start(debs:directory:)`` does,
+    /// when lintian is installed: through ``warmStart`` it starts perl, loads its profile and compiles
+    /// its checks while the build goes on, then waits on the FIFO ``packageList`` for the list
+    /// ``feed(debs:directory:)`` writes. Prints `prestarted` when it started one.
+    static func prestart(directory: String) -> String {
+        let q = LocalShell.quote
+        return "lintian=$(command -v lintian) || exit 0; mkdir -p \(q(directory)) && cd \(q(directory)) && rm -f \(packageList) && mkfifo \(packageList)"
+            + " && printf '%s' \(q(warmStart)) > lintian-warm.pl && "
+            + launch("timeout --foreground -k 10 \(prestartDeadlineSeconds) perl lintian-warm.pl \"$lintian\" --fail-on none --show-overrides --tag-display-limit 0 --packages-from-file \(packageList)",
+                     in: directory)
+            + " && echo prestarted"
+    }
+
+    /// A perl program that runs the lintian given as its first argument with the other arguments,
+    /// having first compiled the checks of lintian's profile the way lintian loads them (its own
+    /// `Lintian::Profile` finds them, and each is `require`d by the path lintian `require`s), which
+    /// is most of lintian's start-up before its first package: lintian's program then runs unchanged
+    /// in the same process. When any of that fails (another lintian, another layout), it runs lintian
+    /// as a process of its own instead, so the verdict never depends on it.
+    static let warmStart = """
+        use strict;
+        use warnings;
+        use Cwd qw(realpath);
+        use File::Basename qw(dirname);
+        my $lintian = shift @ARGV;
+        my $program = realpath($lintian);
+        my $warm = defined($program) && eval {
+            my $base = realpath(dirname($program) . '/..');
+            unshift @INC, "$base/lib";
+            local $ENV{LINTIAN_BASE} = $base;
+            require Lintian::Profile;
+            my $profile = Lintian::Profile->new;
+            $profile->load(undef, undef, 1);
+            my $paths = $profile->check_path_by_name;
+            require $paths->{$_} for sort keys %{$paths};
+            1;
+        };
+        unless ($warm) {
+            exec { $lintian } $lintian, @ARGV or die "cannot run $lintian: $!\n";
+        }
+        do $program;
+        die $@ if $@;
+        die "$program returned without exiting\n";
+
+        """
+
+    /// Hands a lintian started by ``prestart(directory:)`` its packages (the job's seconds count from
+    /// here). When that lintian is gone or does not take the list within 60 s, stops it and starts a
+    /// new one on `debs` (``start(debs:directory:)``); either way ``wait(directory:)`` follows.
+    static func feed(debs: [String], directory: String) -> String {
+        let q = LocalShell.quote
+        let list = debs.map(q).joined(separator: " ")
+        return "cd \(q(directory)) && date +%s.%N > lintian.fed && { [ ! -f lintian.status ] && timeout 60 sh -c 'printf \"%s\\n\" \"$@\" > \(packageList)' sh \(list); }"
+            + " || { \(stop(directory: directory)); rm -f lintian.fed; \(start(debs: debs, directory: directory)); }"
+    }
+
+    /// Runs `command` in `directory` in the background, detached from the SSH channel (its own
+    /// session): the installed lintian's version in `lintian.version`, output in `lintian.out`, the
+    /// seconds it ran (from `lintian.fed` when a list was fed) in `lintian.seconds`, exit status in
+    /// `lintian.status` (written last), the process group in `lintian.pid`.
+    private static func launch(_ command: String, in directory: String) -> String {
+        let q = LocalShell.quote
         // The version from dpkg's database: `lintian --version` costs a perl start-up (a second or two).
         let inner = "{ dpkg-query -W -f '${Version}\\n' lintian 2>/dev/null || echo unknown; } > lintian.version; started=$(date +%s.%N);"
-            + " lintian --fail-on none --show-overrides --tag-display-limit 0 -- \(debs.map(q).joined(separator: " ")) > lintian.out 2>&1; status=$?;"
+            + " \(command) > lintian.out 2>&1; status=$?; [ ! -f lintian.fed ] || started=$(cat lintian.fed);"
             + " awk -v s=\"$started\" -v e=\"$(date +%s.%N)\" 'BEGIN { printf \"%.1f\\n\", e - s }' > lintian.seconds;"
             + " echo $status > lintian.status.tmp && mv lintian.status.tmp lintian.status"
         return "cd \(q(directory)) && rm -f lintian.version lintian.out lintian.status lintian.status.tmp"
@@ -238,8 +312,10 @@ enum LintCommands {
     }
 
     /// Stops a lintian that has not finished (its whole process group); does nothing once it has.
+    /// (`kill -TERM -PGID`, not `kill -TERM -- -PGID`: dash, the login shell of accounts made by
+    /// `useradd`, refuses the `--` after a signal.)
     static func stop(directory: String) -> String {
-        "cd \(LocalShell.quote(directory)) 2>/dev/null && [ ! -f lintian.status ] && pid=$(cat lintian.pid 2>/dev/null) && kill -TERM -- -\"$pid\" 2>/dev/null; true"
+        "cd \(LocalShell.quote(directory)) 2>/dev/null && [ ! -f lintian.status ] && pid=$(cat lintian.pid 2>/dev/null) && kill -TERM -\"$pid\" 2>/dev/null; true"
     }
 
     /// Removes everything in the .deb's directory but the .deb and lintian's files (started by

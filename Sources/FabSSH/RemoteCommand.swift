@@ -197,7 +197,7 @@ extension SessionCore {
 
     /// Kills the process group of an interrupted command, over a channel of its own.
     private func killRemoteGroup(_ pid: Int) {
-        _ = try? execute("kill -TERM -- -\(pid) 2>/dev/null || kill -TERM \(pid) 2>/dev/null",
+        _ = try? execute("kill -TERM -\(pid) 2>/dev/null || kill -TERM \(pid) 2>/dev/null",
                          options: ExecOptions(timeout: 5, stopOnInterrupt: false), onLine: nil, cancel: CancellationFlag())
     }
 

@@ -11,12 +11,17 @@ public struct TestUser: Sendable {
     /// The default test account, `fabtest`, which logs in by key only.
     public static func standard() throws -> TestUser { try named("fabtest") }
 
-    /// Creates the account if needed. With a password, password logins work too; without one the
-    /// password field is `*` (sshd with UsePAM no refuses accounts locked with `!`).
-    public static func named(_ name: String, password: String? = nil) throws -> TestUser {
+    /// Creates the account if needed, with `shell` as its login shell (the shell sshd runs commands
+    /// with). With a password, password logins work too; without one the password field is `*`
+    /// (sshd with UsePAM no refuses accounts locked with `!`).
+    public static func named(_ name: String, password: String? = nil, shell: String = "/bin/bash") throws -> TestUser {
         try lock.withLock {
-            if getpwnam(name) == nil {
-                _ = try TestShell.run("/usr/sbin/useradd", ["--create-home", "--shell", "/bin/bash", name]).checked()
+            if let entry = getpwnam(name) {
+                if String(cString: entry.pointee.pw_shell) != shell {
+                    _ = try TestShell.run("/usr/sbin/usermod", ["--shell", shell, name]).checked()
+                }
+            } else {
+                _ = try TestShell.run("/usr/sbin/useradd", ["--create-home", "--shell", shell, name]).checked()
             }
             if let password {
                 _ = try TestShell.run("/usr/sbin/chpasswd", [], input: "\(name):\(password)\n").checked()

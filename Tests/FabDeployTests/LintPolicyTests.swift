@@ -191,4 +191,66 @@ struct LintPolicyTests {
         #expect(failing.isSuperset(of: ["dir-or-file-in-srv", "embedded-library", "shared-library-is-executable",
                                         "custom-library-search-path", "description-starts-with-package-name"]), "\(failing)")
     }
+
+    @Test("A lintian started before its packages exist judges what it is fed as one started on them; one that is gone is replaced; stopped, none is left",
+          .enabled(if: haveTool("/usr/bin/lintian") && haveTool("/usr/bin/gcc")))
+    func prestartedLintian() throws {
+        let tmp = try TemporaryDirectory("prestart")
+        defer { tmp.remove() }
+        let bare = try makeVirtualenvPackage(in: tmp, package: "bare", root: "/srv/bare", overrides: nil, synopsis: "bare (built by fab)")
+        func sh(_ command: String) throws -> ProcessOutput { try mustRun(["/usr/bin/timeout", "300", "/bin/sh", "-c", command]) }
+        func verdict(_ directory: String) throws -> LintReport {
+            let (version, seconds, output) = LintCommands.split(try sh(LintCommands.wait(directory: directory)).stdout)
+            #expect(version.hasPrefix("2.") && seconds != nil, "\(version) \(String(describing: seconds))")
+            return LintReport.parse(output, version: version)
+        }
+        func groupIsGone(_ directory: String) throws -> Bool {
+            let pid = try String(contentsOfFile: directory + "/lintian.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            for _ in 0..<50 {
+                // Zombies do not count: they hold nothing, and a container's init may not reap them.
+                let states = try runProcess(["/bin/ps", "-o", "stat=", "-g", pid]).stdout.split(whereSeparator: \.isNewline)
+                if states.allSatisfy({ $0.trimmingCharacters(in: .whitespaces).hasPrefix("Z") }) { return true }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return false
+        }
+
+        let started = tmp.path + "/started"
+        try FileManager.default.createDirectory(atPath: started, withIntermediateDirectories: true)
+        _ = try sh(LintCommands.start(debs: [bare], directory: started))
+        let expected = try verdict(started)
+        #expect(Set(LintReport.tags(of: expected.errors)).isSuperset(of: ["dir-or-file-in-srv", "embedded-library"]), "\(expected.errors)")
+
+        // Prestarted, fed: the same verdict.
+        let fed = tmp.path + "/fed"
+        #expect(try sh(LintCommands.prestart(directory: fed)).stdout.contains("prestarted"))
+        _ = try sh(LintCommands.feed(debs: [bare], directory: fed))
+        let judged = try verdict(fed)
+        #expect(judged.errors == expected.errors && judged.warnings == expected.warnings && judged.overridden == expected.overridden)
+
+        // Stopped while it waits for its list: its whole process group goes (lintian under `timeout`
+        // too), so an abandoned build leaves no reader behind.
+        let stopped = tmp.path + "/stopped"
+        #expect(try sh(LintCommands.prestart(directory: stopped)).stdout.contains("prestarted"))
+        Thread.sleep(forTimeInterval: 0.5)
+        _ = try sh(LintCommands.stop(directory: stopped))
+        #expect(try groupIsGone(stopped), "the stopped lintian's process group is still there")
+
+        // Fed after it is gone: a new lintian checks the packages.
+        _ = try sh(LintCommands.feed(debs: [bare], directory: stopped))
+        let replaced = try verdict(stopped)
+        #expect(replaced.errors == expected.errors && replaced.warnings == expected.warnings)
+        #expect(try groupIsGone(stopped))
+    }
+
+    @Test("The warm start runs lintian as a process of its own when it cannot compile lintian's checks first")
+    func warmStartFallsBack() throws {
+        let tmp = try TemporaryDirectory("warm")
+        defer { tmp.remove() }
+        try tmp.write("warm.pl", LintCommands.warmStart)
+        // Not a lintian: no Lintian::Profile beside it.
+        try tmp.write("bin/lintian", "#!/bin/sh\necho \"not-lintian: $*\"\n", mode: 0o755)
+        let result = try mustRun(["/usr/bin/perl", tmp.path + "/warm.pl", tmp.path + "/bin/lintian", "--fail-on", "none", "a b.deb"])
+        #expect(result.stdout == "not-lintian: --fail-on none a b.deb\n", "\(result.stdout) \(result.stderr)")
+    }
 }

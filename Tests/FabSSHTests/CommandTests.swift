@@ -109,6 +109,27 @@ struct CommandTests {
         #expect(try await session.execute("pgrep -f 'sleep 30[.]25'").exitStatus == 1)
     }
 
+    @Test("a timed-out command's whole process group is stopped, whether the login shell is bash or dash",
+          arguments: ["/bin/bash", "/bin/sh"])
+    func timeoutStopsTheGroup(shell: String) async throws {
+        // dash refuses `kill -TERM -- -PGID`: with it as the login shell only the group's leader
+        // was stopped, and a child it started outlived the timeout.
+        let user = try TestUser.named(shell == "/bin/bash" ? "fabtest" : "fabtestdash", shell: shell)
+        let server = try SSHServer(user: user)
+        let session = try await SSHSession.connect(to: server.target())
+        #expect(try await session.execute("readlink -f /proc/$$/exe; :").stdout.hasPrefix(shell == "/bin/bash" ? "/usr/bin/bash" : "/usr/bin/dash"))
+        await #expect(throws: SSHError.self) {
+            _ = try await session.execute("sleep 30.75 & sleep 30.5; echo late", options: ExecOptions(timeout: 1))
+        }
+        var left: Int32 = 0
+        for _ in 0..<20 {
+            left = try await session.execute("pgrep -u \(user.name) -f 'sleep 30[.][57]5'").exitStatus
+            if left == 1 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(left == 1, "a process of the timed-out command is still running")
+    }
+
     @Test("cancelling the task interrupts the command")
     func cancellation() async throws {
         let session = try await SSHSession.connect(to: server.target())
