@@ -238,9 +238,9 @@ enum LintCommands {
     /// ``feed(debs:directory:)`` writes. Prints `prestarted` when it started one.
     static func prestart(directory: String) -> String {
         let q = LocalShell.quote
-        return "lintian=$(command -v lintian) || exit 0; mkdir -p \(q(directory)) && cd \(q(directory)) && rm -f \(packageList) && mkfifo \(packageList)"
+        return "command -v lintian > /dev/null 2>&1 || exit 0; mkdir -p \(q(directory)) && cd \(q(directory)) && rm -f \(packageList) lintian.warm && mkfifo \(packageList)"
             + " && printf '%s' \(q(warmStart)) > lintian-warm.pl && "
-            + launch("timeout --foreground -k 10 \(prestartDeadlineSeconds) perl lintian-warm.pl \"$lintian\" --fail-on none --show-overrides --tag-display-limit 0 --packages-from-file \(packageList)",
+            + launch("timeout --foreground -k 10 \(prestartDeadlineSeconds) perl lintian-warm.pl \"$(command -v lintian)\" --fail-on none --show-overrides --tag-display-limit 0 --packages-from-file \(packageList)",
                      in: directory)
             + " && echo prestarted"
     }
@@ -250,15 +250,16 @@ enum LintCommands {
     /// `Lintian::Profile` finds them, and each is `require`d by the path lintian `require`s), which
     /// is most of lintian's start-up before its first package: lintian's program then runs unchanged
     /// in the same process. When any of that fails (another lintian, another layout), it runs lintian
-    /// as a process of its own instead, so the verdict never depends on it.
+    /// as a process of its own instead, so the verdict never depends on it. It notes a warm start in
+    /// the file `lintian.warm` of the directory it runs in.
     static let warmStart = """
         use strict;
         use warnings;
         use Cwd qw(realpath);
         use File::Basename qw(dirname);
-        my $lintian = shift @ARGV;
-        my $program = realpath($lintian);
-        my $warm = defined($program) && eval {
+        my $lintian = shift @ARGV // '';
+        my $program = $lintian eq '' ? undef : realpath($lintian);
+        my $warm = defined($program) && -f $program && eval {
             my $base = realpath(dirname($program) . '/..');
             unshift @INC, "$base/lib";
             local $ENV{LINTIAN_BASE} = $base;
@@ -270,21 +271,24 @@ enum LintCommands {
             1;
         };
         unless ($warm) {
-            exec { $lintian } $lintian, @ARGV or die "cannot run $lintian: $!\n";
+            exec { $lintian } $lintian, @ARGV or die "cannot run lintian ($lintian): $!\\n";
         }
+        if (open(my $note, '>', 'lintian.warm')) { close($note); }
         do $program;
         die $@ if $@;
-        die "$program returned without exiting\n";
+        die "$program returned without exiting\\n";
 
         """
 
     /// Hands a lintian started by ``prestart(directory:)`` its packages (the job's seconds count from
-    /// here). When that lintian is gone or does not take the list within 60 s, stops it and starts a
-    /// new one on `debs` (``start(debs:directory:)``); either way ``wait(directory:)`` follows.
+    /// here). When that lintian has ended or its process group is gone, or it does not take the list
+    /// within 60 s, stops it and starts a new one on `debs` (``start(debs:directory:)``); either way
+    /// ``wait(directory:)`` follows.
     static func feed(debs: [String], directory: String) -> String {
         let q = LocalShell.quote
         let list = debs.map(q).joined(separator: " ")
-        return "cd \(q(directory)) && date +%s.%N > lintian.fed && { [ ! -f lintian.status ] && timeout 60 sh -c 'printf \"%s\\n\" \"$@\" > \(packageList)' sh \(list); }"
+        return "cd \(q(directory)) && date +%s.%N > lintian.fed && { [ ! -f lintian.status ] && kill -0 -\"$(cat lintian.pid)\" 2>/dev/null"
+            + " && timeout 60 sh -c 'printf \"%s\\n\" \"$@\" > \(packageList)' sh \(list); }"
             + " || { \(stop(directory: directory)); rm -f lintian.fed; \(start(debs: debs, directory: directory)); }"
     }
 
@@ -314,8 +318,11 @@ enum LintCommands {
     /// Stops a lintian that has not finished (its whole process group); does nothing once it has.
     /// (`kill -TERM -PGID`, not `kill -TERM -- -PGID`: dash, the login shell of accounts made by
     /// `useradd`, refuses the `--` after a signal.)
+    /// Its status is then 143 (what a shell reports for a process ended by SIGTERM), so a later
+    /// ``wait(directory:)`` fails and ``feed(debs:directory:)`` starts a new lintian at once.
     static func stop(directory: String) -> String {
-        "cd \(LocalShell.quote(directory)) 2>/dev/null && [ ! -f lintian.status ] && pid=$(cat lintian.pid 2>/dev/null) && kill -TERM -\"$pid\" 2>/dev/null; true"
+        "cd \(LocalShell.quote(directory)) 2>/dev/null && [ ! -f lintian.status ] && pid=$(cat lintian.pid 2>/dev/null)"
+            + " && { kill -TERM -\"$pid\" 2>/dev/null; echo 143 > lintian.status.tmp && mv lintian.status.tmp lintian.status; }; true"
     }
 
     /// Removes everything in the .deb's directory but the .deb and lintian's files (started by

@@ -10,7 +10,7 @@ public enum RelocateScript {
     public static let source = #"""
 """fab relocate: make a virtualenv (or any tree) built at BUILD_ROOT correct at FINAL_ROOT.
 
-Usage: python3 - BUILD_ROOT FINAL_ROOT [--audit-only] [--no-strip] < relocate.py
+Usage: python3 - BUILD_ROOT FINAL_ROOT [--audit-only] [--no-strip] [--jobs=N] < relocate.py
 
 Runs on the build machine, with any Python 3.7 or later, standard library only.
 The tree stays where it is (BUILD_ROOT); afterwards it is correct once copied or
@@ -29,7 +29,8 @@ installed at FINAL_ROOT. Steps:
      compiled again by the tree's own interpreter (bin/python3 of the virtualenv,
      so the cache tag matches), with FINAL_ROOT paths as the file names that
      tracebacks show, as checked-hash .pyc files (PEP 552) with PYTHONHASHSEED=0:
-     the same sources give the same bytes on every build (see below).
+     the same sources give the same bytes on every build (see below). Up to N
+     compilers run at once (--jobs, by default one per processor).
   4. A direct_url.json whose file: URL names a path outside FINAL_ROOT (pip
      records the build machine's directory a project was installed from) is
      deleted: that path exists only on the build machine. So is uv's
@@ -59,13 +60,18 @@ A checked-hash .pyc holds a SipHash of its source, the same on every build, and
 is checked against the source at import: measured on importing Twisted's reactor
 and web server (bookworm's 3.11, 15 runs each), the three kinds cost the same CPU
 within the noise (least 258 to 271 ms each). PYTHONHASHSEED=0 fixes the order of
-sets of strings (a frozenset constant is marshalled in iteration order); one
-compiler process for the whole tree, walking it in sorted order, makes marshal's
-reference flags (FLAG_REF, set from reference counts in 3.11) come out the same
-on each run.
+sets of strings (a frozenset constant is marshalled in iteration order).
+marshal's reference flags (FLAG_REF, set from reference counts in 3.11) depend
+on what the compiling process holds, so the work is split the same way whatever
+the machine: the sorted list of sources is cut into COMPILE_CHUNKS consecutive
+runs of about equal size, each compiled in that order by a fresh process, and
+--jobs only says how many of these run at once (the whois virtualenv's 1,212
+sources take about 3.6 s of CPU: on two idle processors relocation went from
+4.2 s to 2.5 s; on busy ones it gains little, the CPU being the same).
 """
 
 import base64
+import concurrent.futures
 import csv
 import hashlib
 import io
@@ -94,26 +100,28 @@ POLYGLOT = re.compile(
     r"\A#!/bin/sh\n'''exec' (?P<exe>\"[^\"\n]*\"|\S+)(?P<post>[^\n]*?) \"\$0\" \"\$@\"\n' '''\n")
 
 # The byte-code compiler, run by the tree's own interpreter (any Python >= 3.7) with
-# PYTHONHASHSEED=0, in sorted order, writing checked-hash .pyc files.
+# PYTHONHASHSEED=0: compiles the sources named on standard input (paths relative to
+# BUILD_ROOT, each followed by a NUL byte), in that order, to checked-hash .pyc files, and
+# writes its interpreter's cache tag, how many it compiled and each source that did not
+# compile, each followed by a NUL byte.
 COMPILER = r'''
-import json, os, py_compile, sys
+import os, py_compile, sys
 build, final = sys.argv[1], sys.argv[2]
 mode = py_compile.PycInvalidationMode.CHECKED_HASH
 compiled, failed = 0, []
-for top, dirs, files in os.walk(build):
-    dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(top, d)))
-    for name in sorted(files):
-        path = os.path.join(top, name)
-        if not name.endswith(".py") or os.path.islink(path):
-            continue
-        rel = os.path.relpath(path, build)
-        try:
-            py_compile.compile(path, dfile=os.path.join(final, rel), doraise=True, invalidation_mode=mode)
-            compiled += 1
-        except (py_compile.PyCompileError, SyntaxError, ValueError, UnicodeError, OSError):
-            failed.append(rel)
-print(json.dumps({"compiled": compiled, "failed": failed, "cache_tag": sys.implementation.cache_tag}))
+for rel in os.fsdecode(sys.stdin.buffer.read()).split("\0")[:-1]:
+    try:
+        py_compile.compile(os.path.join(build, rel), dfile=os.path.join(final, rel), doraise=True, invalidation_mode=mode)
+        compiled += 1
+    except (py_compile.PyCompileError, SyntaxError, ValueError, UnicodeError, OSError):
+        failed.append(rel)
+sys.stdout.buffer.write(b"".join(os.fsencode(field) + b"\0" for field in [sys.implementation.cache_tag, str(compiled)] + failed))
 '''
+# How many compiler processes share the sources: a constant, so that no file's byte-code
+# depends on the build machine's processor count.
+COMPILE_CHUNKS = 8
+# A source's weight when cutting the list: its size plus what compiling any file costs.
+COMPILE_FILE_COST = 4096
 
 
 class Failure(Exception):
@@ -126,8 +134,16 @@ def warn(message):
 
 # ---------------------------------------------------------------- arguments
 
+def default_jobs():
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def parse_arguments(argv):
     flags = {"--audit-only": False, "--no-strip": False}
+    jobs = default_jobs()
     positional = []
     for arg in argv:
         if arg in ("-h", "--help"):
@@ -135,8 +151,13 @@ def parse_arguments(argv):
             sys.exit(EXIT_OK)
         if arg in flags:
             flags[arg] = True
+        elif arg.startswith("--jobs="):
+            value = arg[len("--jobs="):]
+            if not value.isdigit() or int(value) < 1:
+                raise Failure("--jobs needs a whole number of at least 1, not %r" % value)
+            jobs = int(value)
         elif arg.startswith("--"):
-            raise Failure("unknown option %s (known: --audit-only, --no-strip)" % arg)
+            raise Failure("unknown option %s (known: --audit-only, --no-strip, --jobs=N)" % arg)
         else:
             positional.append(arg)
     if len(positional) != 2:
@@ -151,7 +172,7 @@ def parse_arguments(argv):
         raise Failure("BUILD_ROOT must not be /")
     if not os.path.isdir(build) or os.path.islink(build):
         raise Failure("BUILD_ROOT %s is not a directory" % build)
-    return build, final, flags["--audit-only"], not flags["--no-strip"]
+    return build, final, flags["--audit-only"], not flags["--no-strip"], jobs
 
 
 def replacements_for(build, final):
@@ -412,22 +433,62 @@ def tree_interpreter(root):
     return sys.executable
 
 
-def compile_bytecode(root, final, interpreter):
+def python_sources(root):
+    """[(relative path, size)] of every .py file under root outside __pycache__ and
+    symlinks, in sorted order (directory by directory)."""
+    sources = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(top, d)))
+        for name in sorted(files):
+            path = os.path.join(top, name)
+            if name.endswith(".py") and not os.path.islink(path):
+                sources.append((os.path.relpath(path, root), os.path.getsize(path)))
+    return sources
+
+
+def chunked(sources, count):
+    """sources cut into at most count consecutive runs of about equal weight (never an
+    empty run; one empty run when there are no sources)."""
+    weights = [size + COMPILE_FILE_COST for _, size in sources]
+    total = sum(weights)
+    chunks, current, done = [], [], 0
+    for (rel, _), weight in zip(sources, weights):
+        current.append(rel)
+        done += weight
+        if len(chunks) < count - 1 and done * count >= total * (len(chunks) + 1):
+            chunks.append(current)
+            current = []
+    if current or not chunks:
+        chunks.append(current)
+    return chunks
+
+
+def compile_bytecode(root, final, interpreter, jobs):
     # Not -I (isolated mode): it ignores PYTHONHASHSEED. -s -S and a minimal environment
     # isolate it instead (no site, no user site, no PYTHONPATH), run from / so that
     # sys.path's first entry holds no module of the tree.
     environment = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                    "LC_ALL": "C.UTF-8"}
-    try:
-        proc = subprocess.run([interpreter, "-s", "-S", "-c", COMPILER, root, final],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=environment, cwd="/")
-    except OSError as e:
-        raise Failure("could not run %s to compile byte-code: %s" % (interpreter, e))
-    if proc.returncode != 0:
-        raise Failure("compiling byte-code with %s failed (exit status %d): %s" % (
-            interpreter, proc.returncode, proc.stderr.decode("utf-8", "replace").strip()[-2000:]))
-    return json.loads(proc.stdout.decode("utf-8").strip().splitlines()[-1])
+
+    def run(chunk):
+        try:
+            proc = subprocess.run([interpreter, "-s", "-S", "-c", COMPILER, root, final],
+                                  input=b"".join(os.fsencode(rel) + b"\0" for rel in chunk),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=environment, cwd="/")
+        except OSError as e:
+            raise Failure("could not run %s to compile byte-code: %s" % (interpreter, e))
+        fields = [os.fsdecode(field) for field in proc.stdout.split(b"\0")[:-1]]
+        if proc.returncode != 0 or len(fields) < 2 or not fields[1].isdigit():
+            raise Failure("compiling byte-code with %s failed (exit status %d): %s" % (
+                interpreter, proc.returncode, proc.stderr.decode("utf-8", "replace").strip()[-2000:]))
+        return fields[0], int(fields[1]), fields[2:]
+
+    chunks = chunked(python_sources(root), COMPILE_CHUNKS)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(jobs, len(chunks)))) as pool:
+        results = list(pool.map(run, chunks))
+    return {"cache_tag": results[0][0], "compiled": sum(r[1] for r in results),
+            "failed": [rel for r in results for rel in r[2]]}
 
 
 # ---------------------------------------------------------------- direct_url.json
@@ -536,6 +597,7 @@ def refresh_records(build, final, cache_tag=None, removed=()):
             else:
                 kept.append(row)
         rows = kept
+        added = set()
         if cache_tag is not None:
             listed = set(row[0] for row in rows if row)
             for row in list(rows):
@@ -548,10 +610,11 @@ def refresh_records(build, final, cache_tag=None, removed=()):
                     continue
                 rows.append([pyc, "sha256=" + file_digest(full, "sha256"), str(os.path.getsize(full))])
                 listed.add(pyc)
+                added.add(pyc)
                 rows_added += 1
                 changed = True
         for row in rows:
-            if len(row) < 3 or "=" not in row[1]:
+            if len(row) < 3 or "=" not in row[1] or row[0] in added:
                 continue
             algorithm, _, old = row[1].partition("=")
             full = full_path(row[0])
@@ -580,7 +643,7 @@ def refresh_records(build, final, cache_tag=None, removed=()):
 
 # ---------------------------------------------------------------- steps
 
-def relocate(build, final, pairs, strip, summary):
+def relocate(build, final, pairs, strip, jobs, summary):
     needles = [os.fsencode(old) for old, _ in pairs]
     rewritten = summary["rewritten"]
     elf_files = []
@@ -625,7 +688,7 @@ def relocate(build, final, pairs, strip, summary):
 
     summary["pyc"]["removed"] = remove_bytecode(build)
     interpreter = tree_interpreter(build)
-    result = compile_bytecode(build, final, interpreter)
+    result = compile_bytecode(build, final, interpreter, jobs)
     summary["pyc"].update(interpreter=interpreter, compiled=result["compiled"],
                           failed=result["failed"])
     for rel in result["failed"][:20]:
@@ -666,7 +729,7 @@ def main(argv):
     status = EXIT_OK
     try:
         try:
-            build, final, audit_only, strip = parse_arguments(argv)
+            build, final, audit_only, strip, jobs = parse_arguments(argv)
             pairs = replacements_for(build, final)
         except Failure as e:
             status = EXIT_USAGE
@@ -674,7 +737,7 @@ def main(argv):
         summary.update(build_root=build, final_root=final,
                        mode="audit-only" if audit_only else "relocate")
         if not audit_only:
-            relocate(build, final, pairs, strip, summary)
+            relocate(build, final, pairs, strip, jobs, summary)
         scanned, offending = audit(build, pairs)
         summary["audit"] = {"ok": not offending, "scanned": scanned, "offending": offending}
         if offending:

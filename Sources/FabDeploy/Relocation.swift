@@ -26,6 +26,10 @@ public struct Relocation: Sendable {
     /// The interpreter that runs the script on the build machine (any Python 3.7 or later; byte-code is
     /// compiled by the virtualenv's own interpreter whatever this is).
     public var python: String
+    /// How many byte-code compilers run at once on the build machine; `nil` means one per processor
+    /// the script may use. The byte-code is the same whatever this is: the sources are split among a
+    /// fixed number of compiler processes, and this only says how many of them run together.
+    public var compileJobs: Int?
 
     /// Describes a relocation.
     /// - Parameters:
@@ -34,11 +38,12 @@ public struct Relocation: Sendable {
     ///   - auditOnly: Only search for the build path.
     ///   - stripDebugInfo: Strip debug information from ELF files that still name the build path.
     ///   - python: The build machine's interpreter for the script; Debian's by default (not a pyenv shim).
+    ///   - compileJobs: Byte-code compilers run at once; `nil` for one per processor.
     /// - Throws: ``RelocationError`` with code `invalidArguments` when a path is not absolute, contains a
-    ///   line break, is `/`, or when the final path contains the build path (the audit could not tell
-    ///   them apart).
+    ///   line break, is `/`, when the final path contains the build path (the audit could not tell
+    ///   them apart), or when `compileJobs` is less than 1.
     public init(buildRoot: String, finalRoot: String, auditOnly: Bool = false, stripDebugInfo: Bool = true,
-                python: String = "/usr/bin/python3") throws(RelocationError) {
+                python: String = "/usr/bin/python3", compileJobs: Int? = nil) throws(RelocationError) {
         func trimmed(_ path: String) -> String {
             var path = path
             while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
@@ -58,11 +63,16 @@ public struct Relocation: Sendable {
             throw RelocationError(code: .invalidArguments,
                                   message: "The final root \(final) contains the build root \(build), so the audit could not tell them apart; build under a directory whose path is not part of the final path.")
         }
+        if let jobs = compileJobs, jobs < 1 {
+            throw RelocationError(code: .invalidArguments,
+                                  message: "compileJobs is \(jobs); give at least 1 byte-code compiler, or nil for one per processor.")
+        }
         self.buildRoot = build
         self.finalRoot = final
         self.auditOnly = auditOnly
         self.stripDebugInfo = stripDebugInfo
         self.python = python
+        self.compileJobs = compileJobs
     }
 
     /// The program's argument vector: `[python, "-", buildRoot, finalRoot, flags...]`.
@@ -70,6 +80,7 @@ public struct Relocation: Sendable {
         var argv = [python, "-", buildRoot, finalRoot]
         if auditOnly { argv.append("--audit-only") }
         if !stripDebugInfo { argv.append("--no-strip") }
+        if let jobs = compileJobs { argv.append("--jobs=\(max(jobs, 1))") }
         return argv
     }
 

@@ -66,12 +66,14 @@ struct PackageFamilyTests {
 
     @Test("venv + app built and pushed, the app pinned to the venv; an app-only change reuses the venv from the repository or the local artifacts and uploads nothing for it; a requirements change rebuilds it; the console script runs from the installed paths")
     func familyBuildsReusesAndRuns() async throws {
-        let bench = try PublishBench()
+        // The build and repository hosts' account has dash as its login shell (what `useradd` gives
+        // on Debian), so every command of the family's build, lint jobs and push runs under dash.
+        let user = try TestUser.named("fabtestdash", shell: "/bin/sh")
+        let bench = try PublishBench(user: user)
         defer { bench.stop() }
         let tmp = try TemporaryDirectory("family")
         defer { tmp.remove() }
         let project = try makeProject(tmp)
-        let user = try TestUser.standard()
         try mustRun(["/usr/sbin/runuser", "-u", user.name, "--", "/bin/sh", "-c", DeploymentCommands.touchAptStamp(user.home + "/" + DeploymentCommands.aptStampFile)])
         defer { try? FileManager.default.removeItem(atPath: user.home + "/fab-builds-family") }
 

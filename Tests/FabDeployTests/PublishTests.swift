@@ -19,8 +19,9 @@ struct PublishBench {
     var base: String { work + "/apt" }
     var artifacts: String { work + "/debs" }
 
-    init() throws {
-        server = try SSHServer()
+    /// - Parameter user: the account both hosts log in as (the standard test user by default).
+    init(user: TestUser? = nil) throws {
+        server = try SSHServer(user: user)
         work = "/tmp/fabdeploy-publish-" + UUID().uuidString.prefix(8).lowercased()
         try FileManager.default.createDirectory(atPath: work + "/apt/conf", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: work + "/debs", withIntermediateDirectories: true)

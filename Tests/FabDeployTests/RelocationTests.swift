@@ -71,6 +71,8 @@ struct RelocationCommandTests {
         auditOnly.auditOnly = true
         auditOnly.stripDebugInfo = false
         #expect(auditOnly.arguments.suffix(2) == ["--audit-only", "--no-strip"])
+        #expect(try Relocation(buildRoot: "/b/venv", finalRoot: "/f/venv", compileJobs: 3).arguments.last == "--jobs=3")
+        #expect(throws: RelocationError.self) { try Relocation(buildRoot: "/b/venv", finalRoot: "/f/venv", compileJobs: 0) }
     }
 
     @Test(arguments: [
@@ -237,6 +239,55 @@ struct RelocationTreeTests {
         #expect(grep.status == 1, "grep found the build path in: \(grep.stdout)")
         let links = try mustRun(["/usr/bin/find", final, "-type", "l", "-lname", "*\(build)*"])
         #expect(links.stdout.isEmpty)
+    }
+
+    /// Byte-code is compiled by several processes at once; how many run together must not change a
+    /// byte of it (nor of RECORD, which lists its hashes), and a source that does not compile is
+    /// reported whichever process had it.
+    @Test func byteCodeIsTheSameWhateverTheNumberOfCompilers() throws {
+        let tmp = try TemporaryDirectory("jobs")
+        defer { tmp.remove() }
+        let build = tmp.path + "/build/vrmd/jobs/venv", final = "/vrmd/jobs/venv"
+        try mustRun([debianPython, "-m", "venv", build])  // pip's own sources: about 800 files
+        let pythonDirectory = try #require(try FileManager.default.contentsOfDirectory(atPath: build + "/lib")
+            .first { $0.hasPrefix("python3") })
+        let sitePackages = build + "/lib/" + pythonDirectory + "/site-packages"
+        try tmp.write(String(sitePackages.dropFirst(tmp.path.count + 1)) + "/zz_broken.py", "def broken(:\n")
+        try tmp.write(String(sitePackages.dropFirst(tmp.path.count + 1)) + "/aa_consts.py",
+                      "WORDS = frozenset({'alpha', 'beta', 'gamma', 'delta'})\n")
+
+        /// Every byte-code file and RECORD of the tree, by relative path.
+        func snapshot() throws -> [String: Data] {
+            var files: [String: Data] = [:]
+            let enumerator = try #require(FileManager.default.enumerator(atPath: build))
+            while let relative = enumerator.nextObject() as? String {
+                if relative.hasSuffix(".pyc") || relative.hasSuffix("/RECORD") {
+                    files[relative] = try Data(contentsOf: URL(fileURLWithPath: build + "/" + relative))
+                }
+            }
+            return files
+        }
+        var reports: [RelocationReport] = []
+        var snapshots: [[String: Data]] = []
+        for jobs in [1, 5] {  // a second relocation of the same tree removes the byte-code and compiles it again
+            let (output, result) = try relocate(try Relocation(buildRoot: build, finalRoot: final, compileJobs: jobs))
+            #expect(output.status == 0, "\(output.stderr)")
+            reports.append(try result.get())
+            snapshots.append(try snapshot())
+        }
+        let one = try #require(reports.first), five = try #require(reports.last)
+        #expect(one.bytecodeCompiled > 500 && one.bytecodeCompiled == five.bytecodeCompiled)
+        #expect(five.bytecodeRemoved == one.bytecodeCompiled)
+        #expect(one.bytecodeFailed == [String(sitePackages.dropFirst(build.count + 1)) + "/zz_broken.py"])
+        #expect(five.bytecodeFailed == one.bytecodeFailed)
+        let pycs = snapshots[0].keys.filter { $0.hasSuffix(".pyc") }
+        #expect(pycs.count == one.bytecodeCompiled)
+        #expect(snapshots[0] == snapshots[1], "files that differ: \(snapshots[0].keys.filter { snapshots[0][$0] != snapshots[1][$0] }.sorted().prefix(10))")
+        // Checked-hash byte-code (PEP 552 flags 0b11), naming the final path.
+        let consts = try #require(pycs.first { $0.contains("aa_consts.") })
+        let header = try #require(snapshots[0][consts])
+        #expect(header.count > 16 && header[header.startIndex + 4] == 3)
+        #expect(header.range(of: Data((final + sitePackages.dropFirst(build.count) + "/aa_consts.py").utf8)) != nil)
     }
 
     /// Bytes the script may not edit make the audit fail, naming each file, and the rest is still fixed.
