@@ -111,6 +111,8 @@ extension Deployment {
             return
         }
         let directory = home + "/" + DeploymentCommands.backgroundAptDirectory + "/" + UUID().uuidString.prefix(8).lowercased()
+        // Recorded first, so that a build abandoned from here on stops it and removes its directory.
+        if !dryRun { fab.state[Self.backgroundAptKey] = BackgroundApt(directory: directory, packages: packages.later, stamp: stamp) }
         try await build.hide(.running) { try await build.run("mkdir -p \(build.quote(directory)) && chmod 700 \(build.quote(directory))") }
         try await build.sudo(DeploymentCommands.startBackgroundAptInstall(packages.later, directory: directory, unsafeIO: unsafeIO,
                                                                           deadlineSeconds: Self.backgroundAptDeadlineSeconds))
@@ -119,7 +121,6 @@ extension Deployment {
             say(settings.buildHost, "dry run: the build dependencies above would be installed, and \(later) in the background while the virtualenv builds")
             return
         }
-        fab.state[Self.backgroundAptKey] = BackgroundApt(directory: directory, packages: packages.later, stamp: stamp)
         say(settings.buildHost, "build dependencies of the virtualenv ready in \(Self.seconds(since: started)); installing \(later) in the background")
     }
 
