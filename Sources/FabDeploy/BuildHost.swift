@@ -86,7 +86,7 @@ extension Deployment {
     /// Installs the build dependencies and the kit's tools with apt-get (the only step run with sudo),
     /// in two phases: first what the virtualenv build needs (``BuildHostPackages/now``), then, in the
     /// background while the virtualenv builds, what only later steps use (``BuildHostPackages/later``:
-    /// lintian and its hundred perl packages, about 40 % of a fresh host's install), which
+    /// lintian and the 140 packages it pulls in, about 40 % of a fresh host's dpkg time), which
     /// ``awaitBackgroundApt(before:_:)`` waits for.
     /// Skips apt-get when a build less than ``Settings/aptUpdateMaxAgeMinutes`` ago installed every
     /// package and no apt source changed since (so a broken source still fails the update that runs).
