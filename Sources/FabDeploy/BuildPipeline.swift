@@ -118,6 +118,8 @@ public struct BuildPipeline: Sendable {
     /// name (a step that records its own timings, as `pip` and `gates` do, keeps them).
     func run(_ state: inout BuildState) async throws {
         for step in steps {
+            // A step past `pack` (or a fabfile's own) may need what apt-get still installs in the background.
+            try await state.deployment.awaitBackgroundApt(before: step.name, &state)
             let before = state.mark
             try await step.body(&state)
             if state.mark == before { state.mark = state.timings.add(state.timingPrefix + step.name, since: before) }

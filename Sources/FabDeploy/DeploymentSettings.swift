@@ -64,6 +64,16 @@ extension Deployment {
         /// build dependencies must be for a build to skip apt-get, when every build dependency is
         /// installed and no apt source changed since; 0 runs apt-get update and install on every build.
         public var aptUpdateMaxAgeMinutes = 60
+        /// Whether dpkg installs the build host's build dependencies without syncing each file to disk
+        /// (`-o Dpkg::Options::=--force-unsafe-io`): on a fresh build host the install of the kit's
+        /// 222 packages takes 24 s instead of 35 s. The default, because the build host is a dedicated
+        /// build VM, whose packages can always be installed again: Docker's Debian images and the build
+        /// chroots of mmdebstrap and sbuild install this way too. What it risks is a power cut or crash
+        /// during the install leaving files empty that dpkg counts as installed; reinstall them
+        /// (`apt-get install --reinstall`) or start from a new VM then. Set it to false on a build host
+        /// that is not disposable. Servers never get it: `install`, `upgrade` and rollbacks keep dpkg's
+        /// safe writes.
+        public var buildHostUnsafeIO = true
         /// dpkg-deb's gzip level (1 to 9): 1 packs in about half the time of dpkg-deb's 6, for a
         /// package about 10 % larger.
         public var compressionLevel = 1

@@ -273,7 +273,8 @@ extension Deployment {
     /// `package`, fed when that package is built. Without lintian on the build host yet, its packages
     /// get a lintian as usual.
     func prestartLint(_ family: FamilyGates, for package: String? = nil) async throws {
-        guard settings.lint.enabled else { return }
+        // Not while apt-get still installs lintian in the background (BuildHost.swift): its packages get a lintian after it.
+        guard settings.lint.enabled, fab.state[Self.backgroundAptKey] == nil else { return }
         let build = fab.on(settings.buildHost)
         let directory = family.makePrestartedJob(for: package)
         let result = try await build.hide([.running, .stdout]) { try await build.run(LintCommands.prestart(directory: directory)) }
