@@ -114,16 +114,13 @@ final class FamilyGates: @unchecked Sendable {
         }
     }
 
-    /// Drops a job whose prestart found no lintian (its packages then get a lintian as usual).
+    /// Turns a job whose prestart found no lintian into one the verdict starts (the shared job), or
+    /// one nothing uses (a package's own: that package gets a job started when it is built).
     func dropPrestartedJob(_ directory: String) {
         lock.withLock {
             guard let index = jobs.firstIndex(where: { $0.directory == directory }), jobs[index].state == .prestarted else { return }
-            if jobs[index].reservedFor == nil {
-                jobs[index].state = .waiting
-            } else {
-                jobs[index].reservedFor = nil
-                jobs[index].state = .running  // never fed: the verdict skips a job with no packages
-            }
+            jobs[index].state = .waiting
+            jobs[index].reservedFor = nil
         }
     }
 

@@ -57,11 +57,7 @@ struct ThumbsEndToEndTests {
         environment["FAB_ARTIFACT_DIR"] = debs
         let fabfile = WhoisEndToEndTests.repositoryRoot + "/Fabfiles/thumbs/fabfile.swift"
         func runFab(_ arguments: String...) throws -> TestShell.Result {
-            let begun = clock.now
-            let result = try TestShell.run(fab, ["-F", config, "-f", fabfile] + arguments, environment: environment,
-                                           timeout: .seconds(1500))
-            print("thumbs e2e: fab \(arguments.joined(separator: " ")): status \(result.status) in \(clock.now - begun)")
-            return result
+            try WhoisEndToEndTests.runFab(fab, config: config, fabfile: fabfile, environment: environment, label: "thumbs e2e: ", arguments)
         }
 
         // Version 1, lintian on (errors fail the build; /srv and the project's overrides cover the rest).

@@ -25,6 +25,16 @@ struct WhoisEndToEndTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
+    /// Runs `fab -F config -f fabfile ARGUMENTS` as a user would (25 minutes at most) and prints how it
+    /// ended and how long it took, after `label`.
+    static func runFab(_ fab: String, config: String, fabfile: String, environment: [String: String], label: String,
+                       _ arguments: [String]) throws -> TestShell.Result {
+        let started = ContinuousClock.now
+        let result = try TestShell.run(fab, ["-F", config, "-f", fabfile] + arguments, environment: environment, timeout: .seconds(1500))
+        print("\(label)fab \(arguments.joined(separator: " ")): status \(result.status) in \(ContinuousClock.now - started)")
+        return result
+    }
+
     /// The `fab` executable built with these tests (next to the test bundle); `FAB_BINARY` overrides.
     static let fabBinary: String? = {
         if let explicit = ProcessInfo.processInfo.environment["FAB_BINARY"] { return explicit }
@@ -68,11 +78,7 @@ struct WhoisEndToEndTests {
         environment["FAB_ARTIFACT_DIR"] = work + "/debs"
         let fabfile = Self.repositoryRoot + "/Fabfiles/whois/fabfile.swift"
         func runFab(_ arguments: String...) throws -> TestShell.Result {
-            let started = ContinuousClock.now
-            let result = try TestShell.run(fab, ["-F", config, "-f", fabfile] + arguments, environment: environment,
-                                           timeout: .seconds(1500))
-            print("fab \(arguments.joined(separator: " ")): status \(result.status) in \(ContinuousClock.now - started)")
-            return result
+            try Self.runFab(fab, config: config, fabfile: fabfile, environment: environment, label: "", arguments)
         }
 
         // Version 1: built from the committed tree, checked, fetched, published.
@@ -134,7 +140,6 @@ struct WhoisEndToEndTests {
     /// it), not the venv; the version table shows the drift, `upgrade` (apt-get upgrade) removes it;
     /// rolling the app back keeps the venv it shares.
     private func deployFamily(build: CleanMachine, repoHost: CleanMachine, served: AptRepository, work: String, fab: String) throws {
-        let clock = ContinuousClock()
         let web = try CleanMachine.start(.init(passwordlessSudo: true))
         defer { try? web.shutdown() }
         let project = work + "/family-src/whois"
@@ -156,11 +161,7 @@ struct WhoisEndToEndTests {
         try FileManager.default.createDirectory(atPath: work + "/family-debs", withIntermediateDirectories: true)
         let fabfile = project + "/family/fabfile.swift"
         func runFab(_ arguments: String...) throws -> TestShell.Result {
-            let started = clock.now
-            let result = try TestShell.run(fab, ["-F", config, "-f", fabfile] + arguments, environment: environment,
-                                           timeout: .seconds(1500))
-            print("family: fab \(arguments.joined(separator: " ")): status \(result.status) in \(clock.now - started)")
-            return result
+            try Self.runFab(fab, config: config, fabfile: fabfile, environment: environment, label: "family: ", arguments)
         }
         func servedVersion(_ package: String) throws -> String? {
             try served.packages().first { $0.hasPrefix(package + " ") }.map { String($0.dropFirst(package.count + 1)) }
